@@ -1,0 +1,275 @@
+// Package herokuapi is dynopilot's client for the Heroku Platform API: the few calls an autoscaler needs (formation
+// list and update, account, rate limits, token expiry), all drawing from one account-wide Limiter so that every
+// policy together stays within the pool Heroku gives an account, and leaves a reserve for the people using it.
+//
+// Every call is idempotent (GETs, and PATCHes of absolute quantities), so a 429, a 5xx or a transport error is
+// retried with capped exponential backoff and jitter within the caller's deadline; nothing else is retried.
+package herokuapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DefaultBaseURL is the Platform API.
+const DefaultBaseURL = "https://api.heroku.com"
+
+// Config configures a Client. Token and Limiter are the only things a caller must think about.
+type Config struct {
+	BaseURL    string        // default DefaultBaseURL
+	Token      string        // the API token; never logged
+	Version    string        // dynopilot's version, for the User-Agent
+	Timeout    time.Duration // limit on one attempt; default 10s
+	Limiter    *Limiter      // the account's one limiter; default: Heroku's pool of 4500 an hour with 450 reserved
+	HTTPClient *http.Client  // default: a client with no timeout of its own (Timeout applies per attempt)
+	Logger     *slog.Logger  // default: discard
+	Registerer prometheus.Registerer
+
+	// Backoff bounds for retries; defaults 250ms and 8s.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Client calls the Platform API. It is safe for concurrent use; share one per account.
+type Client struct {
+	base    *url.URL
+	token   string
+	ua      string
+	timeout time.Duration
+	limiter *Limiter
+	hc      *http.Client
+	log     *slog.Logger
+	in      *instruments
+	minBack time.Duration
+	maxBack time.Duration
+}
+
+// New validates cfg and returns a client.
+func New(cfg Config) (*Client, error) {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("HEROKU_API_URL=%q: expected an http(s) URL such as %s", redactURL(cfg.BaseURL), DefaultBaseURL)
+	}
+	if base.User != nil {
+		return nil, fmt.Errorf("HEROKU_API_URL=%q: expected no credentials in the URL (set HEROKU_API_KEY)", redactURL(cfg.BaseURL))
+	}
+	if strings.TrimSpace(cfg.Token) == "" {
+		return nil, ErrNoToken
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Limiter == nil {
+		cfg.Limiter, err = NewLimiter(LimiterConfig{Capacity: 4500, PerHour: 4500, Reserve: 450})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 250 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 8 * time.Second
+	}
+	in, err := newInstruments(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("registering heroku API metrics: %w", err)
+	}
+	version := cfg.Version
+	if version == "" {
+		version = "dev"
+	}
+	return &Client{
+		base: base, token: cfg.Token, ua: "dynopilot/" + version + " (+https://github.com/dynopilot/dynopilot)",
+		timeout: cfg.Timeout, limiter: cfg.Limiter, hc: cfg.HTTPClient, log: cfg.Logger, in: in,
+		minBack: cfg.MinBackoff, maxBack: cfg.MaxBackoff,
+	}, nil
+}
+
+// Limiter returns the account's limiter, for budgeting.
+func (c *Client) Limiter() *Limiter { return c.limiter }
+
+// call is one logical API call: retried attempts share it.
+type call struct {
+	method   string
+	endpoint string // route template for metrics
+	path     string
+	body     any
+	limited  bool // takes a token from the pool (rate-limits does not)
+}
+
+// do performs c with retries and decodes a 2xx answer into out.
+func (c *Client) do(ctx context.Context, cl call, out any) error {
+	var body []byte
+	if cl.body != nil {
+		var err error
+		if body, err = json.Marshal(cl.body); err != nil {
+			return fmt.Errorf("encoding %s %s body: %w", cl.method, cl.endpoint, err)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.attempt(ctx, cl, body, out)
+		if err == nil || !retryable(err) {
+			return err
+		}
+		wait := c.backoff(attempt)
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			return err
+		}
+		c.log.Debug("retrying heroku API call", "method", cl.method, "endpoint", cl.endpoint, "attempt", attempt+1, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+// backoff is capped exponential with full jitter, so that many callers retrying together spread out.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.minBack << min(attempt, 20)
+	if d > c.maxBack || d <= 0 {
+		d = c.maxBack
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (c *Client) attempt(ctx context.Context, cl call, body []byte, out any) error {
+	var ticket Ticket
+	if cl.limited {
+		t, err := c.limiter.Wait(ctx)
+		if err != nil {
+			return err
+		}
+		ticket = t
+	}
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	u := *c.base
+	u.Path = c.base.Path + cl.path
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(actx, cl.method, u.String(), rd)
+	if err != nil {
+		if cl.limited {
+			c.limiter.Release(ticket)
+		}
+		return fmt.Errorf("building %s %s: %w", cl.method, cl.path, err)
+	}
+	req.Header.Set("Accept", "application/vnd.heroku+json; version=3")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", c.ua)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	c.in.duration.WithLabelValues(cl.method, cl.endpoint).Observe(time.Since(start).Seconds())
+	if err != nil {
+		c.in.requests.WithLabelValues(cl.method, cl.endpoint, "error").Inc()
+		if cl.limited {
+			c.limiter.Observe(ticket, 0, false)
+		}
+		return &Error{Method: cl.method, Endpoint: cl.endpoint, Path: cl.path, Err: scrubURLError(err)}
+	}
+	defer resp.Body.Close()
+	data, readErr := io.ReadAll(io.LimitReader(resp.Body, 10<<20))
+	c.in.requests.WithLabelValues(cl.method, cl.endpoint, strconv.Itoa(resp.StatusCode)).Inc()
+
+	remaining, known := parseRemaining(resp.Header.Get("RateLimit-Remaining"))
+	if known {
+		c.in.remaining.Set(float64(remaining))
+	}
+	if cl.limited {
+		if resp.StatusCode == http.StatusTooManyRequests {
+			c.limiter.Exhausted(ticket)
+		} else {
+			c.limiter.Observe(ticket, remaining, known)
+		}
+	}
+	reqID := resp.Header.Get("Request-Id")
+	if readErr != nil {
+		return &Error{Method: cl.method, Endpoint: cl.endpoint, Path: cl.path, Err: readErr, RequestID: reqID}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := &Error{Method: cl.method, Endpoint: cl.endpoint, Path: cl.path, Status: resp.StatusCode, RequestID: reqID}
+		var body struct{ ID, Message string }
+		if json.Unmarshal(data, &body) == nil {
+			e.ID, e.Message = body.ID, body.Message
+		}
+		if e.Message == "" {
+			e.Message = strings.TrimSpace(string(truncate(data, 200)))
+		}
+		c.log.Warn("heroku API call failed", "method", cl.method, "path", cl.path, "status", resp.StatusCode, "id", e.ID, "request_id", reqID)
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return &Error{Method: cl.method, Endpoint: cl.endpoint, Path: cl.path, Status: resp.StatusCode, ID: "bad_answer", RequestID: reqID,
+			Err: fmt.Errorf("decoding JSON %q: %w", truncate(data, 120), err)}
+	}
+	return nil
+}
+
+func parseRemaining(h string) (int, bool) {
+	if h == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return append(b[:n:n], "…"...)
+	}
+	return b
+}
+
+// scrubURLError drops the URL from net/http's errors: it adds nothing the Error does not already say.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// redactURL hides any password in a URL given by the user.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
