@@ -170,8 +170,9 @@ func (l *Limiter) advance() {
 }
 
 // Observe records the API's answer to the request made with ticket t: remaining is its RateLimit-Remaining header
-// (known=false when the answer had none, as with transport errors). Requests handed out after t and still
-// unanswered are taken off the remaining count, since the API had probably not counted them yet; answers older
+// (known=false when the answer had none, as with transport errors). Every other request still unanswered is
+// taken off the remaining count, since the API may not have counted it yet: concurrent requests reach the API in
+// any order, and counting one twice costs a moment's wait where counting it not at all costs a 429. Answers older
 // than one already seen are not used to set the count.
 func (l *Limiter) Observe(t Ticket, remaining int, known bool) {
 	l.mu.Lock()
@@ -181,14 +182,8 @@ func (l *Limiter) Observe(t Ticket, remaining int, known bool) {
 		return
 	}
 	l.synced = uint64(t)
-	later := 0
-	for s := range l.inflight {
-		if s > uint64(t) {
-			later++
-		}
-	}
 	l.advance()
-	l.tokens = float64(remaining - later)
+	l.tokens = float64(remaining - len(l.inflight))
 	close(l.changed)
 	l.changed = make(chan struct{})
 }

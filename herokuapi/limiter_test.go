@@ -97,18 +97,19 @@ func TestLimiterIgnoresStaleAnswers(t *testing.T) {
 	}
 }
 
-func TestLimiterCountsUnansweredLaterRequests(t *testing.T) {
+func TestLimiterCountsUnansweredRequests(t *testing.T) {
 	l, _ := herokuapi.NewLimiter(herokuapi.LimiterConfig{Capacity: 4500, PerHour: 1})
 	ctx := context.Background()
+	l.Wait(ctx) // sent before first, not answered yet
 	first, _ := l.Wait(ctx)
-	for i := 0; i < 3; i++ { // sent after first, not answered yet
+	for i := 0; i < 2; i++ { // sent after first, not answered yet
 		if _, err := l.Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
 	l.Observe(first, 50, true)
 	if got := l.Remaining(); got > 47.01 || got < 46.99 {
-		t.Fatalf("remaining %v, want 47: 50 said by the API less 3 requests it had not counted yet", got)
+		t.Fatalf("remaining %v, want 47: 50 said by the API less 3 requests it may not have counted yet", got)
 	}
 }
 
