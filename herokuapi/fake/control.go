@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -70,6 +71,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) int {
 				fmt.Sprintf("%s %s: expected %s.", r.Method, r.URL.Path, e.methods), ""})
 		}
 	}
+	w.Header().Set("RateLimit-Remaining", strconv.Itoa(s.Pool())) // like every answer, though nothing was taken
 	if status == http.StatusNoContent {
 		w.WriteHeader(status)
 		return status
