@@ -361,7 +361,7 @@ func decodeParams(body []byte, v any) *Error {
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			return errInvalid("Invalid params: %s must be %s, got a JSON %s.", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 		}
-		return errInvalid("Invalid params: expected a JSON object, got %s.", err)
+		return errInvalid("Invalid params: expected a JSON object.")
 	}
 	return nil
 }
