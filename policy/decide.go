@@ -1,0 +1,331 @@
+package policy
+
+import (
+	"math"
+	"time"
+)
+
+// Input is what the caller knows at one evaluation: the time, the formation and the reading.
+type Input struct {
+	Now       time.Time
+	Current   int       // quantity in the formation now
+	Size      string    // dyno size name, for the size limit (dynosize.Limit), unless the policy sets SIZE_LIMIT
+	LastScale time.Time // the last scale event: max(formation updated_at, the daemon's own last successful PATCH); zero when unknown
+	Value     float64   // the reading (latencies in seconds)
+	ReadingOK bool      // false: the reading failed or is missing
+}
+
+// Action is the direction of a decision, as published in dynopilot_decisions_total{action}.
+type Action string
+
+// The actions.
+const (
+	ActionUp   Action = "up"
+	ActionDown Action = "down"
+	ActionHold Action = "hold"
+)
+
+// Reason is why a decision came out as it did: one per decision, from a fixed vocabulary shown in logs, metrics and
+// `check` (see the package doc for which one wins).
+type Reason string
+
+// The reasons.
+const (
+	ReasonAboveTarget      Reason = "above_target"      // target mode: value/target above 1 + TOLERANCE
+	ReasonBelowTarget      Reason = "below_target"      // target mode: value/target below 1 - TOLERANCE
+	ReasonWithinTolerance  Reason = "within_tolerance"  // target mode: value/target within 1 ± TOLERANCE
+	ReasonAboveThreshold   Reason = "above_threshold"   // step mode: value above UP_ABOVE
+	ReasonBelowThreshold   Reason = "below_threshold"   // step mode: value below DOWN_BELOW
+	ReasonWithinThresholds Reason = "within_thresholds" // step mode: DOWN_BELOW <= value <= UP_ABOVE
+	ReasonRatio            Reason = "ratio"             // ratio mode: ceil(value / PER_DYNO)
+	ReasonActivation       Reason = "activation"        // from zero: value above ACTIVATION
+	ReasonBelowActivation  Reason = "below_activation"  // at zero: value not above ACTIVATION
+	ReasonStabilizing      Reason = "stabilizing"       // held back by UP_/DOWN_STABILIZATION
+	ReasonUpCooldown       Reason = "up_cooldown"       // a scale-up waits for UP_COOLDOWN
+	ReasonDownCooldown     Reason = "down_cooldown"     // a scale-down waits for DOWN_COOLDOWN
+	ReasonMaxStep          Reason = "max_step"          // the change was capped by MAX_STEP_UP/MAX_STEP_DOWN
+	ReasonAtMax            Reason = "at_max"            // the move stopped at MAX
+	ReasonAtMin            Reason = "at_min"            // the move stopped at MIN
+	ReasonRaiseToMin       Reason = "raise_to_min"      // below MIN: raised at once
+	ReasonLowerToMax       Reason = "lower_to_max"      // above MAX: lowered at once
+	ReasonSchedule         Reason = "schedule"          // a schedule window's bound decided
+	ReasonSizeLimit        Reason = "size_limit"        // the dyno size's limit decided
+	ReasonReadingFailed    Reason = "reading_failed"    // no usable reading: hold (never down)
+	ReasonFallback         Reason = "fallback"          // FALLBACK_AFTER failures in a row: at least FALLBACK_QUANTITY
+	ReasonDryRun           Reason = "dry_run"           // given by the daemon, never by Decide
+	ReasonDisabled         Reason = "disabled"          // ENABLED=false
+)
+
+// Reasons returns the whole vocabulary, so that a metric can be initialised for every reason.
+func Reasons() []Reason {
+	return []Reason{
+		ReasonAboveTarget, ReasonBelowTarget, ReasonWithinTolerance,
+		ReasonAboveThreshold, ReasonBelowThreshold, ReasonWithinThresholds,
+		ReasonRatio, ReasonActivation, ReasonBelowActivation,
+		ReasonStabilizing, ReasonUpCooldown, ReasonDownCooldown, ReasonMaxStep,
+		ReasonAtMax, ReasonAtMin, ReasonRaiseToMin, ReasonLowerToMax, ReasonSchedule, ReasonSizeLimit,
+		ReasonReadingFailed, ReasonFallback, ReasonDryRun, ReasonDisabled,
+	}
+}
+
+// Decision is the outcome of one evaluation with everything needed to publish and explain it. Building one
+// allocates nothing; Explain writes the sentence when someone wants it.
+type Decision struct {
+	Policy *Policy
+	Now    time.Time
+	Size   string
+
+	Current, Desired int
+	Action           Action
+	Reason           Reason
+
+	Min, Max             int     // effective bounds now (schedules and the size limit applied)
+	MinBy, MaxBy         BoundBy // what set them
+	MinWindow, MaxWindow int     // index in Policy.Schedule of the window that set them, -1 for none
+	SizeLimit            int
+
+	Value     float64 // the reading as given
+	Target    float64 // what the value is compared with: TARGET, UP_ABOVE (step) or PER_DYNO (ratio)
+	ReadingOK bool    // false when the reading failed, was missing, NaN or infinite
+	Failures  int     // failed readings in a row, this one included
+
+	Recommendation int           // the mode's recommendation, before stabilization, cooldowns, steps and bounds (Current for a failed reading)
+	Stabilized     int           // the recommendation after stabilization
+	CooldownLeft   time.Duration // until a move in the wanted direction is allowed (0 when none is wanted or none is waiting)
+
+	unbounded int // the quantity before the bounds were applied, for Explain
+}
+
+// Decide takes one decision for policy p from the facts in in, remembering in st what stabilization and the
+// fallback need. st may be nil for a one-off decision (as `check` does): no history, and this reading is the first.
+// Decide never allocates on its usual path and never panics on any input.
+func Decide(p *Policy, st *State, in Input) Decision {
+	if st == nil {
+		st = new(State) // does not escape: stays on the stack
+	}
+	cur := min(max(in.Current, 0), MaxQuantity)
+	b := p.effectiveBounds(in.Now, st.limit(p, in.Size))
+	d := Decision{
+		Policy: p, Now: in.Now, Size: in.Size,
+		Current: cur, Min: b.min, Max: b.max, MinBy: b.minBy, MaxBy: b.maxBy,
+		MinWindow: b.minWindow, MaxWindow: b.maxWindow, SizeLimit: b.limit,
+		Value: in.Value, Target: p.reference(), Failures: st.failures,
+		Recommendation: cur, Stabilized: cur,
+	}
+	if !p.Enabled {
+		return d.finish(cur, ReasonDisabled)
+	}
+
+	d.ReadingOK = in.ReadingOK && !math.IsNaN(in.Value) && !math.IsInf(in.Value, 0)
+	if !d.ReadingOK {
+		d.Failures = st.failed()
+		want, reason := cur, ReasonReadingFailed
+		fallback := p.FallbackQuantity > 0 && d.Failures >= p.FallbackAfter
+		if fallback {
+			reason = ReasonFallback
+		}
+		if cur < b.min || cur > b.max {
+			want, reason = b.clamp(cur, cur)
+		}
+		if floor := min(p.FallbackQuantity, b.max); fallback && want < floor {
+			want, reason = floor, ReasonFallback
+		}
+		return d.finish(want, reason)
+	}
+	st.failures = 0
+	d.Failures = 0
+
+	value := max(in.Value, 0)
+	rec, reason := p.recommend(cur, value)
+	d.Recommendation = rec
+
+	// Stabilization (HPA): up only to the lowest, down only to the highest recommendation of the window.
+	want := rec
+	if p.UpStabilization > 0 || p.DownStabilization > 0 {
+		lowest, highest := st.window(in.Now, rec, p.UpStabilization, p.DownStabilization)
+		st.record(in.Now, rec, bucketWidth(p.UpStabilization, p.DownStabilization))
+		want = cur
+		if want < lowest {
+			want = lowest
+		}
+		if want > highest {
+			want = highest
+		}
+		if want != rec {
+			reason = ReasonStabilizing
+		}
+	}
+	d.Stabilized = want
+
+	// The bounds, first as a limit on the move: a move the bounds stop anyway is not held by a cooldown or a step.
+	d.unbounded = want
+	if want < b.min || want > b.max {
+		want, reason = b.clamp(want, cur)
+	}
+
+	// Cooldowns, from the last scale event (a time ahead of ours counts as now, so a skewed clock can never block
+	// scaling for longer than the cooldown itself).
+	dir := want - cur
+	if dir == 0 && reason == ReasonStabilizing {
+		dir = rec - cur
+	}
+	if !in.LastScale.IsZero() && dir != 0 {
+		last := in.LastScale
+		if last.After(in.Now) {
+			last = in.Now
+		}
+		since := in.Now.Sub(last)
+		if dir > 0 && since < p.UpCooldown {
+			d.CooldownLeft = p.UpCooldown - since
+			if want > cur {
+				want, reason = cur, ReasonUpCooldown
+			}
+		}
+		if dir < 0 && since < p.DownCooldown {
+			d.CooldownLeft = p.DownCooldown - since
+			if want < cur {
+				want, reason = cur, ReasonDownCooldown
+			}
+		}
+	}
+
+	if p.MaxStepUp > 0 && want > cur+p.MaxStepUp {
+		want, reason = cur+p.MaxStepUp, ReasonMaxStep
+	}
+	if p.MaxStepDown > 0 && want < cur-p.MaxStepDown {
+		want, reason = cur-p.MaxStepDown, ReasonMaxStep
+	}
+
+	// The bounds again, as a force: a quantity outside them goes inside at once, whatever held it above.
+	if want < b.min || want > b.max {
+		want, reason = b.clamp(want, cur)
+	}
+	return d.finish(want, reason)
+}
+
+// finish sets the outcome.
+func (d Decision) finish(want int, reason Reason) Decision {
+	d.Desired, d.Reason = want, reason
+	switch {
+	case want > d.Current:
+		d.Action = ActionUp
+	case want < d.Current:
+		d.Action = ActionDown
+	default:
+		d.Action = ActionHold
+	}
+	return d
+}
+
+// clamp brings want inside the bounds and names what did it: a quantity already outside the bounds is forced in
+// (raise_to_min, lower_to_max), a move that overshoots stops at them (at_min, at_max); schedule or size_limit when
+// they set the bound in question.
+func (b bounds) clamp(want, cur int) (int, Reason) {
+	switch {
+	case want < b.min:
+		forced := cur < b.min
+		switch {
+		case b.minBy == BoundBySchedule:
+			return b.min, ReasonSchedule
+		case b.minBy == BoundBySizeLimit && forced:
+			return b.min, ReasonSizeLimit
+		case forced:
+			return b.min, ReasonRaiseToMin
+		default:
+			return b.min, ReasonAtMin
+		}
+	case want > b.max:
+		forced := cur > b.max
+		switch {
+		case b.maxBy == BoundBySchedule:
+			return b.max, ReasonSchedule
+		case b.maxBy == BoundBySizeLimit:
+			return b.max, ReasonSizeLimit
+		case forced:
+			return b.max, ReasonLowerToMax
+		default:
+			return b.max, ReasonAtMax
+		}
+	}
+	return want, ""
+}
+
+// reference is what readings are compared with in this policy's mode.
+func (p *Policy) reference() float64 {
+	switch p.Mode {
+	case ModeStep:
+		return p.UpAbove
+	case ModeRatio:
+		return p.PerDyno
+	default:
+		return p.Target
+	}
+}
+
+// recommend is the mode's recommendation for a finite value >= 0.
+func (p *Policy) recommend(cur int, value float64) (int, Reason) {
+	if cur == 0 {
+		if !(value > p.Activation) {
+			return 0, ReasonBelowActivation
+		}
+		switch p.Mode {
+		case ModeStep:
+			return max(p.UpBy, 1), ReasonActivation
+		case ModeRatio:
+			if n, ok := ceilQuantity(value, p.PerDyno); ok {
+				return max(n, 1), ReasonActivation
+			}
+			return 1, ReasonActivation
+		default:
+			return max(p.Min, 1), ReasonActivation
+		}
+	}
+	switch p.Mode {
+	case ModeStep:
+		switch {
+		case value > p.UpAbove:
+			return min(cur+p.UpBy, MaxQuantity), ReasonAboveThreshold
+		case value < p.DownBelow:
+			return max(cur-p.DownBy, 0), ReasonBelowThreshold
+		default:
+			return cur, ReasonWithinThresholds
+		}
+	case ModeRatio:
+		if n, ok := ceilQuantity(value, p.PerDyno); ok {
+			return n, ReasonRatio
+		}
+		return cur, ReasonRatio
+	default:
+		if !(p.Target > 0) {
+			return cur, ReasonWithinTolerance
+		}
+		r := value / p.Target
+		switch {
+		case r > 1+p.Tolerance:
+			n, _ := ceilQuantity(float64(cur)*r, 1)
+			return max(n, cur), ReasonAboveTarget
+		case r < 1-p.Tolerance:
+			n, _ := ceilQuantity(float64(cur)*r, 1)
+			return min(n, cur), ReasonBelowTarget
+		default:
+			return cur, ReasonWithinTolerance
+		}
+	}
+}
+
+// ceilQuantity is ceil(num/den) as a quantity, clamped to [0, MaxQuantity] in floating point before converting so
+// that no value overflows; ok is false when den is not positive. A relative epsilon keeps 3×0.3/0.3 from
+// becoming 4 through rounding.
+func ceilQuantity(num, den float64) (int, bool) {
+	if !(den > 0) {
+		return 0, false
+	}
+	x := num / den
+	if !(x > 0) { // 0, negative or NaN
+		return 0, true
+	}
+	if x >= MaxQuantity {
+		return MaxQuantity, true
+	}
+	return int(math.Ceil(x * (1 - 1e-12))), true
+}

@@ -1,0 +1,208 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Explain returns the decision as a sentence with its numbers, for logs, `check` and the status page, e.g.
+// "value 0.62s is 2.07x the 0.3s target: 3 -> 7, capped by MAX_STEP_UP=3 to 6". It is built only when asked
+// for, so that Decide allocates nothing.
+func (d Decision) Explain() string {
+	p := d.Policy
+	if p == nil {
+		return fmt.Sprintf("%s: %s", d.Reason, move(d.Current, d.Desired))
+	}
+	var b strings.Builder
+	switch {
+	case d.Reason == ReasonDisabled:
+		fmt.Fprintf(&b, "%s is disabled (ENABLED=false): holding at %d", p.Name(), d.Current)
+		return b.String()
+	case d.forced():
+		d.explainForced(&b)
+		if d.ReadingOK {
+			b.WriteString(" (")
+			d.explainMode(&b)
+			b.WriteString(")")
+		} else {
+			fmt.Fprintf(&b, " (the reading failed, %d in a row)", d.Failures)
+		}
+		return b.String()
+	case !d.ReadingOK:
+		d.explainFailed(&b)
+		return b.String()
+	}
+
+	d.explainMode(&b)
+	fmt.Fprintf(&b, ": %s", move(d.Current, d.Recommendation))
+	if d.Stabilized != d.Recommendation {
+		if d.Stabilized > d.Recommendation {
+			fmt.Fprintf(&b, ", but the highest recommendation within DOWN_STABILIZATION=%s is %d", p.DownStabilization, d.Stabilized)
+		} else {
+			fmt.Fprintf(&b, ", but the lowest recommendation within UP_STABILIZATION=%s is %d", p.UpStabilization, d.Stabilized)
+		}
+		if d.Reason == ReasonStabilizing {
+			fmt.Fprintf(&b, ": %s", outcome(d.Current, d.Desired))
+		}
+	}
+	switch d.Reason {
+	case ReasonUpCooldown:
+		fmt.Fprintf(&b, ", but UP_COOLDOWN=%s since the last scale event has %s left: holding at %d", p.UpCooldown, round(d.CooldownLeft), d.Desired)
+	case ReasonDownCooldown:
+		fmt.Fprintf(&b, ", but DOWN_COOLDOWN=%s since the last scale event has %s left: holding at %d", p.DownCooldown, round(d.CooldownLeft), d.Desired)
+	case ReasonMaxStep:
+		if d.Desired > d.Current {
+			fmt.Fprintf(&b, ", capped by MAX_STEP_UP=%d to %d", p.MaxStepUp, d.Desired)
+		} else {
+			fmt.Fprintf(&b, ", capped by MAX_STEP_DOWN=%d to %d", p.MaxStepDown, d.Desired)
+		}
+	case ReasonAtMax, ReasonAtMin, ReasonSchedule, ReasonSizeLimit:
+		if d.unbounded < d.Desired {
+			fmt.Fprintf(&b, ", stopped at %s: %s", d.minText(), outcome(d.Current, d.Desired))
+		} else {
+			fmt.Fprintf(&b, ", capped at %s: %s", d.maxText(), outcome(d.Current, d.Desired))
+		}
+	}
+	if d.CooldownLeft > 0 && d.Reason != ReasonUpCooldown && d.Reason != ReasonDownCooldown {
+		fmt.Fprintf(&b, " (cooldown: %s left)", round(d.CooldownLeft))
+	}
+	return b.String()
+}
+
+// forced reports whether the decision brought a quantity that was outside the effective bounds inside them.
+func (d Decision) forced() bool {
+	switch d.Reason {
+	case ReasonRaiseToMin, ReasonLowerToMax, ReasonSchedule, ReasonSizeLimit:
+		return d.Current < d.Min || d.Current > d.Max
+	}
+	return false
+}
+
+func (d Decision) explainForced(b *strings.Builder) {
+	if d.Current < d.Min {
+		fmt.Fprintf(b, "%d is below %s: raising to %d at once", d.Current, d.minText(), d.Desired)
+		return
+	}
+	fmt.Fprintf(b, "%d is above %s: lowering to %d at once", d.Current, d.maxText(), d.Desired)
+}
+
+func (d Decision) explainFailed(b *strings.Builder) {
+	p := d.Policy
+	if d.Failures == 1 {
+		b.WriteString("the reading failed")
+	} else {
+		fmt.Fprintf(b, "the reading failed %d times in a row", d.Failures)
+	}
+	if d.Reason != ReasonFallback {
+		fmt.Fprintf(b, ": holding at %d (a failed reading never scales down", d.Desired)
+		if p.FallbackQuantity > 0 {
+			fmt.Fprintf(b, "; FALLBACK_QUANTITY=%d after FALLBACK_AFTER=%d", p.FallbackQuantity, p.FallbackAfter)
+		}
+		b.WriteString(")")
+		return
+	}
+	fmt.Fprintf(b, " (FALLBACK_AFTER=%d): at least FALLBACK_QUANTITY=%d", p.FallbackAfter, p.FallbackQuantity)
+	if p.FallbackQuantity > d.Max {
+		fmt.Fprintf(b, ", capped at %s", d.maxText())
+	}
+	fmt.Fprintf(b, ": %s", outcome(d.Current, d.Desired))
+}
+
+// explainMode describes the reading against the mode's reference.
+func (d Decision) explainMode(b *strings.Builder) {
+	p := d.Policy
+	v := formatAmount(d.Value, p.Seconds)
+	_, mr := p.recommend(d.Current, max(d.Value, 0))
+	switch mr {
+	case ReasonActivation:
+		fmt.Fprintf(b, "value %s is above ACTIVATION=%s at zero dynos", v, formatAmount(p.Activation, p.Seconds))
+	case ReasonBelowActivation:
+		fmt.Fprintf(b, "value %s is not above ACTIVATION=%s at zero dynos", v, formatAmount(p.Activation, p.Seconds))
+	case ReasonAboveTarget, ReasonBelowTarget:
+		fmt.Fprintf(b, "value %s is %sx the %s target", v, ratio(d.Value, p.Target), formatAmount(p.Target, p.Seconds))
+	case ReasonWithinTolerance:
+		fmt.Fprintf(b, "value %s is %sx the %s target, within ±%g%%", v, ratio(d.Value, p.Target), formatAmount(p.Target, p.Seconds), p.Tolerance*100)
+	case ReasonAboveThreshold:
+		fmt.Fprintf(b, "value %s is above UP_ABOVE=%s (UP_BY=%d)", v, formatAmount(p.UpAbove, p.Seconds), p.UpBy)
+	case ReasonBelowThreshold:
+		fmt.Fprintf(b, "value %s is below DOWN_BELOW=%s (DOWN_BY=%d)", v, formatAmount(p.DownBelow, p.Seconds), p.DownBy)
+	case ReasonWithinThresholds:
+		fmt.Fprintf(b, "value %s is between DOWN_BELOW=%s and UP_ABOVE=%s", v, formatAmount(p.DownBelow, p.Seconds), formatAmount(p.UpAbove, p.Seconds))
+	case ReasonRatio:
+		fmt.Fprintf(b, "value %s at PER_DYNO=%s needs %d", v, formatAmount(p.PerDyno, p.Seconds), d.Recommendation)
+	default:
+		fmt.Fprintf(b, "value %s", v)
+	}
+}
+
+func (d Decision) minText() string {
+	switch d.MinBy {
+	case BoundBySchedule:
+		return fmt.Sprintf("min=%d of schedule window `%s`", d.Min, d.window(d.MinWindow))
+	case BoundBySizeLimit:
+		return d.limitText()
+	default:
+		return fmt.Sprintf("MIN=%d", d.Min)
+	}
+}
+
+func (d Decision) maxText() string {
+	switch d.MaxBy {
+	case BoundBySchedule:
+		return fmt.Sprintf("max=%d of schedule window `%s`", d.Max, d.window(d.MaxWindow))
+	case BoundBySizeLimit:
+		return d.limitText()
+	default:
+		return fmt.Sprintf("MAX=%d", d.Max)
+	}
+}
+
+func (d Decision) limitText() string {
+	if d.Policy.SizeLimit > 0 {
+		return fmt.Sprintf("SIZE_LIMIT=%d", d.SizeLimit)
+	}
+	size := d.Size
+	if size == "" {
+		size = "an unknown size"
+	}
+	return fmt.Sprintf("the limit of %d dynos per process type for %s", d.SizeLimit, size)
+}
+
+func (d Decision) window(i int) string {
+	if i < 0 || i >= len(d.Policy.Schedule) {
+		return "?"
+	}
+	return d.Policy.Schedule[i].Spec
+}
+
+func move(from, to int) string {
+	if from == to {
+		return fmt.Sprintf("stay at %d", from)
+	}
+	return fmt.Sprintf("%d -> %d", from, to)
+}
+
+func outcome(from, to int) string {
+	if from == to {
+		return fmt.Sprintf("holding at %d", from)
+	}
+	return fmt.Sprintf("%d -> %d", from, to)
+}
+
+func round(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(time.Second)
+	}
+	return d
+}
+
+// ratio prints value/target with two decimals, or in exponent form when huge.
+func ratio(value, target float64) string {
+	r := value / target
+	if r >= 1e6 || math.IsInf(r, 0) || math.IsNaN(r) {
+		return fmt.Sprintf("%.3g", r)
+	}
+	return fmt.Sprintf("%.2f", r)
+}

@@ -1,0 +1,125 @@
+package policy
+
+import (
+	"time"
+
+	"github.com/dynopilot/dynopilot/dynosize"
+)
+
+// Mode is how a policy turns a reading into a recommended quantity.
+type Mode string
+
+// The modes a policy can be in (MODE).
+const (
+	ModeTarget Mode = "target" // hold the value at TARGET: ceil(current × value / TARGET), HPA's rule
+	ModeStep   Mode = "step"   // up by UP_BY above UP_ABOVE, down by DOWN_BY below DOWN_BELOW
+	ModeRatio  Mode = "ratio"  // ceil(value / PER_DYNO)
+)
+
+// Policy is one validated policy: how one process type of one app is scaled. Build it with Settings.Parse; a
+// Policy is never modified by the engine, so one value can be shared by concurrent callers.
+type Policy struct {
+	App, Process string
+	Enabled      bool
+	Min, Max     int // configured bounds; schedule windows and the size limit make the effective ones
+	Mode         Mode
+
+	Target    float64 // target mode: the value to hold (latencies in seconds)
+	Tolerance float64 // target mode: no change while value/Target is within 1 ± Tolerance
+
+	UpAbove, DownBelow float64 // step mode thresholds (DownBelow < UpAbove)
+	UpBy, DownBy       int     // step mode jumps, >= 1
+
+	PerDyno float64 // ratio mode: the amount one dyno handles
+
+	// Seconds records that the mode's thresholds were written as durations, so values are latencies in seconds
+	// (only used to print them with a unit).
+	Seconds bool
+
+	Activation float64 // from zero dynos, move only when the value exceeds this
+
+	UpCooldown, DownCooldown           time.Duration // since the last scale event
+	UpStabilization, DownStabilization time.Duration // windows over past recommendations
+	MaxStepUp, MaxStepDown             int           // largest change in one event; 0 = no limit
+
+	Schedule []Window
+
+	FallbackAfter    int // failed readings in a row before the fallback applies, >= 1
+	FallbackQuantity int // floor while readings fail; 0 = no fallback
+	SizeLimit        int // overrides dynosize.Limit for the formation's size; 0 = use the table
+}
+
+// BoundBy says what set an effective bound, so that a decision can name it (MIN, a schedule window, the size).
+type BoundBy uint8
+
+// What can set an effective bound.
+const (
+	BoundByPolicy    BoundBy = iota // the policy's MIN or MAX
+	BoundBySchedule                 // an active schedule window
+	BoundBySizeLimit                // the dyno size's limit (or SIZE_LIMIT)
+)
+
+func (b BoundBy) String() string {
+	switch b {
+	case BoundBySchedule:
+		return "schedule"
+	case BoundBySizeLimit:
+		return "size_limit"
+	default:
+		return "policy"
+	}
+}
+
+// bounds is the effective bounds at one instant, computed without allocating.
+type bounds struct {
+	min, max, limit      int
+	minBy, maxBy         BoundBy
+	minWindow, maxWindow int // index into Policy.Schedule of the window that set the bound, -1 for none
+}
+
+// effectiveBounds applies the active windows and the size limit to MIN and MAX (see the package doc).
+func (p *Policy) effectiveBounds(now time.Time, limit int) bounds {
+	b := bounds{min: max(p.Min, 0), max: p.Max, limit: limit, minWindow: -1, maxWindow: -1}
+	for i := range p.Schedule {
+		w := &p.Schedule[i]
+		if !w.Active(now) {
+			continue
+		}
+		if w.SetsMin && (b.minBy != BoundBySchedule || w.Min > b.min) {
+			b.min, b.minBy, b.minWindow = w.Min, BoundBySchedule, i
+		}
+		if w.SetsMax && (b.maxBy != BoundBySchedule || w.Max > b.max) {
+			b.max, b.maxBy, b.maxWindow = w.Max, BoundBySchedule, i
+		}
+	}
+	if b.min > b.max {
+		b.max, b.maxBy, b.maxWindow = b.min, b.minBy, b.minWindow
+	}
+	if b.max > limit {
+		b.max, b.maxBy, b.maxWindow = limit, BoundBySizeLimit, -1
+	}
+	if b.min > limit {
+		b.min, b.minBy, b.minWindow = limit, BoundBySizeLimit, -1
+	}
+	return b
+}
+
+// limitFor returns the per-process-type limit for a dyno size: SIZE_LIMIT when set, else the dynosize table.
+func (p *Policy) limitFor(size string) int {
+	if p.SizeLimit > 0 {
+		return min(p.SizeLimit, MaxQuantity)
+	}
+	return min(dynosize.Limit(size), MaxQuantity)
+}
+
+// Bounds returns the effective bounds at now for a formation of the given dyno size: min and max after schedule
+// windows and the size limit, the size limit itself, and the windows active now (for `check` and the status page).
+func (p *Policy) Bounds(now time.Time, size string) (min, max, limit int, active []Window) {
+	b := p.effectiveBounds(now, p.limitFor(size))
+	for _, w := range p.Schedule {
+		if w.Active(now) {
+			active = append(active, w)
+		}
+	}
+	return b.min, b.max, b.limit, active
+}

@@ -1,0 +1,252 @@
+package policy
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dynopilot/dynopilot/setting"
+)
+
+// MaxQuantity is the largest quantity the engine ever works with: far above any Heroku limit (100 per process
+// type, 255 on Fir, a few hundred when support raises it), and small enough that no arithmetic on quantities can
+// overflow. Readings are clamped to it in floating point before they become quantities.
+const MaxQuantity = 100_000
+
+// Settings is one policy's raw settings as read from the environment by caarlos0/env (the loader adds the
+// POLICY_<n>_ prefix). Every field is a string so that Parse, not the env library, judges the values and can
+// report every problem at once with a precise message. The tags carry the spec's defaults.
+type Settings struct {
+	App     string `env:"APP"`
+	Process string `env:"PROCESS"`
+	Enabled string `env:"ENABLED" envDefault:"true"`
+
+	Min  string `env:"MIN" envDefault:"1"`
+	Max  string `env:"MAX"`
+	Mode string `env:"MODE" envDefault:"target"`
+
+	Target    string `env:"TARGET"`
+	Tolerance string `env:"TOLERANCE" envDefault:"0.1"`
+
+	UpAbove   string `env:"UP_ABOVE"`
+	DownBelow string `env:"DOWN_BELOW"`
+	UpBy      string `env:"UP_BY" envDefault:"1"`
+	DownBy    string `env:"DOWN_BY" envDefault:"1"`
+
+	PerDyno    string `env:"PER_DYNO"`
+	Activation string `env:"ACTIVATION" envDefault:"0"`
+
+	UpCooldown        string `env:"UP_COOLDOWN" envDefault:"1m"`
+	DownCooldown      string `env:"DOWN_COOLDOWN" envDefault:"5m"`
+	UpStabilization   string `env:"UP_STABILIZATION" envDefault:"0"`
+	DownStabilization string `env:"DOWN_STABILIZATION" envDefault:"2m"`
+	MaxStepUp         string `env:"MAX_STEP_UP" envDefault:"0"`
+	MaxStepDown       string `env:"MAX_STEP_DOWN" envDefault:"0"`
+
+	Schedule string `env:"SCHEDULE"`
+
+	FallbackAfter    string `env:"FALLBACK_AFTER" envDefault:"3"`
+	FallbackQuantity string `env:"FALLBACK_QUANTITY"`
+
+	// SizeLimit overrides the dyno size's limit per process type, for accounts whose limit support raised.
+	SizeLimit string `env:"SIZE_LIMIT"`
+}
+
+// Parse validates the settings and returns the typed policy. It reports every problem at once: the error unwraps
+// (setting.Flatten) to one *setting.Error per problem, each naming its setting as written after the prefix ("MIN").
+func (s Settings) Parse() (*Policy, error) {
+	var errs setting.List
+	p := &Policy{
+		App:     strings.TrimSpace(s.App),
+		Process: strings.TrimSpace(s.Process),
+	}
+	if p.App == "" {
+		errs.Add(setting.Errorf("APP", s.App, "the Heroku app's name or id"))
+	}
+	if p.Process == "" {
+		errs.Add(setting.Errorf("PROCESS", s.Process, "the process type to scale, such as web or worker"))
+	}
+
+	if v, err := strconv.ParseBool(strings.TrimSpace(s.Enabled)); err != nil {
+		errs.Add(setting.Errorf("ENABLED", s.Enabled, "true or false"))
+	} else {
+		p.Enabled = v
+	}
+
+	minOK, maxOK := false, false
+	if p.Min, minOK = quantity(&errs, "MIN", s.Min, 0); !minOK {
+		p.Min = 0
+	}
+	if strings.TrimSpace(s.Max) == "" {
+		errs.Add(setting.Errorf("MAX", s.Max, "a whole number from 1 to %d (required)", MaxQuantity))
+	} else if p.Max, maxOK = quantity(&errs, "MAX", s.Max, 1); !maxOK {
+		p.Max = 0
+	}
+	if minOK && maxOK && p.Min > p.Max {
+		errs.Add(setting.Errorf("MIN", s.Min, "at most MAX (%d)", p.Max))
+	}
+
+	switch m := Mode(strings.ToLower(strings.TrimSpace(s.Mode))); m {
+	case ModeTarget, ModeStep, ModeRatio:
+		p.Mode = m
+	default:
+		errs.Add(setting.Errorf("MODE", s.Mode, "one of %s, %s, %s", ModeTarget, ModeStep, ModeRatio))
+	}
+
+	// Thresholds are checked for syntax whatever the mode (a typo is a typo, and POLICY_DEFAULT_ may set them for
+	// policies of other modes); they are required only by the mode that uses them.
+	var targetOK, upOK, downOK, perOK bool
+	var secs bool
+	p.Target, targetOK, secs = amount(&errs, "TARGET", s.Target)
+	p.Seconds = p.Seconds || (p.Mode == ModeTarget && secs)
+	p.UpAbove, upOK, secs = amount(&errs, "UP_ABOVE", s.UpAbove)
+	p.Seconds = p.Seconds || (p.Mode == ModeStep && secs)
+	p.DownBelow, downOK, secs = amount(&errs, "DOWN_BELOW", s.DownBelow)
+	p.Seconds = p.Seconds || (p.Mode == ModeStep && secs)
+	p.PerDyno, perOK, secs = amount(&errs, "PER_DYNO", s.PerDyno)
+	p.Seconds = p.Seconds || (p.Mode == ModeRatio && secs)
+
+	if t, ok := fraction(&errs, "TOLERANCE", s.Tolerance); ok {
+		p.Tolerance = t
+	}
+	if p.UpBy, _ = quantity(&errs, "UP_BY", s.UpBy, 1); p.UpBy < 1 {
+		p.UpBy = 1
+	}
+	if p.DownBy, _ = quantity(&errs, "DOWN_BY", s.DownBy, 1); p.DownBy < 1 {
+		p.DownBy = 1
+	}
+
+	switch p.Mode {
+	case ModeTarget:
+		if strings.TrimSpace(s.Target) == "" {
+			errs.Add(setting.Errorf("TARGET", s.Target, "the value to hold in target mode: a number > 0, or a duration such as 250ms (required)"))
+		} else if targetOK && p.Target <= 0 {
+			errs.Add(setting.Errorf("TARGET", s.Target, "a number > 0, or a duration > 0 such as 250ms"))
+		}
+	case ModeStep:
+		if strings.TrimSpace(s.UpAbove) == "" {
+			errs.Add(setting.Errorf("UP_ABOVE", s.UpAbove, "the value above which step mode scales up (required)"))
+		}
+		if strings.TrimSpace(s.DownBelow) == "" {
+			errs.Add(setting.Errorf("DOWN_BELOW", s.DownBelow, "the value below which step mode scales down (required)"))
+		}
+		if upOK && downOK && strings.TrimSpace(s.UpAbove) != "" && strings.TrimSpace(s.DownBelow) != "" && p.DownBelow >= p.UpAbove {
+			errs.Add(setting.Errorf("DOWN_BELOW", s.DownBelow, "less than UP_ABOVE (%s), so that the quantity holds between them", s.UpAbove))
+		}
+	case ModeRatio:
+		if strings.TrimSpace(s.PerDyno) == "" {
+			errs.Add(setting.Errorf("PER_DYNO", s.PerDyno, "the amount one dyno handles in ratio mode: a number > 0 (required)"))
+		} else if perOK && p.PerDyno <= 0 {
+			errs.Add(setting.Errorf("PER_DYNO", s.PerDyno, "a number > 0"))
+		}
+	}
+
+	if a, ok, _ := amount(&errs, "ACTIVATION", s.Activation); ok {
+		if a < 0 {
+			errs.Add(setting.Errorf("ACTIVATION", s.Activation, "a number >= 0"))
+		} else {
+			p.Activation = a
+		}
+	}
+
+	p.UpCooldown = duration(&errs, "UP_COOLDOWN", s.UpCooldown)
+	p.DownCooldown = duration(&errs, "DOWN_COOLDOWN", s.DownCooldown)
+	p.UpStabilization = duration(&errs, "UP_STABILIZATION", s.UpStabilization)
+	p.DownStabilization = duration(&errs, "DOWN_STABILIZATION", s.DownStabilization)
+	p.MaxStepUp, _ = quantity(&errs, "MAX_STEP_UP", s.MaxStepUp, 0)
+	p.MaxStepDown, _ = quantity(&errs, "MAX_STEP_DOWN", s.MaxStepDown, 0)
+
+	windows, err := ParseSchedule(s.Schedule)
+	errs = append(errs, setting.Flatten(err)...)
+	p.Schedule = windows
+
+	if n, ok := quantity(&errs, "FALLBACK_AFTER", s.FallbackAfter, 1); ok {
+		p.FallbackAfter = n
+	} else {
+		p.FallbackAfter = 1
+	}
+	if strings.TrimSpace(s.FallbackQuantity) != "" {
+		if n, ok := quantity(&errs, "FALLBACK_QUANTITY", s.FallbackQuantity, 1); ok {
+			if maxOK && n > p.Max {
+				errs.Add(setting.Errorf("FALLBACK_QUANTITY", s.FallbackQuantity, "at most MAX (%d)", p.Max))
+			} else {
+				p.FallbackQuantity = n
+			}
+		}
+	}
+	if strings.TrimSpace(s.SizeLimit) != "" {
+		p.SizeLimit, _ = quantity(&errs, "SIZE_LIMIT", s.SizeLimit, 1)
+	}
+
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// quantity parses a whole number from lo to MaxQuantity; ok is false (and a problem recorded) otherwise.
+func quantity(errs *setting.List, name, raw string, lo int) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimSpace(raw))
+	if err != nil || n < lo || n > MaxQuantity {
+		errs.Add(setting.Errorf(name, raw, "a whole number from %d to %d", lo, MaxQuantity))
+		return 0, false
+	}
+	return n, true
+}
+
+// amount parses a finite number, or a Go duration read as seconds (so that latencies can be written 250ms). An
+// empty value gives ok=false without a problem: the caller decides whether it is required.
+func amount(errs *setting.List, name, raw string) (v float64, ok, seconds bool) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return 0, false, false
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			errs.Add(setting.Errorf(name, raw, "a finite number, or a duration such as 250ms"))
+			return 0, false, false
+		}
+		return f, true, false
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return d.Seconds(), true, true
+	}
+	errs.Add(setting.Errorf(name, raw, "a number, or a duration such as 250ms (read as seconds)"))
+	return 0, false, false
+}
+
+// fraction parses a number in [0, 1).
+func fraction(errs *setting.List, name, raw string) (float64, bool) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
+	if err != nil || !(f >= 0 && f < 1) {
+		errs.Add(setting.Errorf(name, raw, "a number from 0 up to (not including) 1, such as 0.1 for ±10%%"))
+		return 0, false
+	}
+	return f, true
+}
+
+// duration parses a Go duration >= 0.
+func duration(errs *setting.List, name, raw string) time.Duration {
+	d, err := time.ParseDuration(strings.TrimSpace(raw))
+	if err != nil || d < 0 {
+		errs.Add(setting.Errorf(name, raw, "a duration >= 0 such as 90s or 5m"))
+		return 0
+	}
+	return d
+}
+
+// Name is the policy's name in logs and metrics: "app/process".
+func (p *Policy) Name() string { return p.App + "/" + p.Process }
+
+// String is Name, so that a *Policy prints usefully.
+func (p *Policy) String() string { return p.Name() }
+
+// formatAmount prints a setting's value the way a person would write it back.
+func formatAmount(v float64, seconds bool) string {
+	s := strconv.FormatFloat(v, 'g', 4, 64)
+	if seconds {
+		return s + "s"
+	}
+	return s
+}

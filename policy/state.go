@@ -1,0 +1,119 @@
+package policy
+
+import "time"
+
+// HistoryCapacity is how many slots State keeps for past recommendations (see State).
+const HistoryCapacity = 64
+
+// State is what Decide remembers between evaluations of one policy: failed readings in a row (for the fallback)
+// and recent recommendations (for stabilization). The caller keeps one State per policy (its zero value is ready)
+// and passes it to every Decide; copying a State copies everything (it is a plain value without pointers), which
+// is how the simulator forks one.
+//
+// State deliberately records nothing about what was applied: the current quantity and the last scale event come
+// from the caller on every call, so a PATCH that failed cannot leave the engine believing it scaled.
+//
+// The history is a fixed ring of HistoryCapacity slots, never allocated. Time is cut into buckets of
+// max(UP_STABILIZATION, DOWN_STABILIZATION)/(HistoryCapacity-1), and each slot holds the lowest and the highest
+// recommendation of one bucket with the time of the latest one. When evaluations are further apart than a bucket
+// (15s evaluations with windows up to about 15 minutes) every recommendation has its own slot and stabilization is
+// exact. When they are closer, recommendations in the same bucket share a slot, and the slot counts as inside a
+// window for as long as its latest recommendation does, so a recommendation may be remembered up to one bucket
+// longer than its window, never shorter: the engine can be slower to scale down (or up) by at most
+// window/63, never faster than the window allows. A slot is only reused for a bucket HistoryCapacity buckets later,
+// by which time everything in it is outside both windows.
+type State struct {
+	failures int // failed readings in a row
+
+	n, next int // slots in use; where the next slot goes
+	slots   [HistoryCapacity]slot
+
+	// The last size asked for and its limit: dynosize.Limit lower-cases the name, which allocates, and the size of
+	// a formation rarely changes.
+	sizeName  string
+	sizeLimit int
+}
+
+type slot struct {
+	at     int64 // Unix nanoseconds of the latest recommendation in the slot
+	lo, hi int32 // lowest and highest recommendation in the slot (quantities are <= MaxQuantity)
+}
+
+// Failures returns how many readings in a row have failed.
+func (s *State) Failures() int { return s.failures }
+
+// limit returns the size limit for size through the one-entry cache.
+func (s *State) limit(p *Policy, size string) int {
+	if p.SizeLimit > 0 {
+		return p.limitFor(size)
+	}
+	if s.sizeLimit == 0 || s.sizeName != size {
+		s.sizeName, s.sizeLimit = size, p.limitFor(size)
+	}
+	return s.sizeLimit
+}
+
+// failed counts a failed reading, saturating.
+func (s *State) failed() int {
+	if s.failures < 1<<30 {
+		s.failures++
+	}
+	return s.failures
+}
+
+// bucketWidth is the width of a history bucket for these windows, 0 when stabilization is off.
+func bucketWidth(up, down time.Duration) int64 {
+	w := max(up, down)
+	if w <= 0 {
+		return 0
+	}
+	return int64((w + HistoryCapacity - 2) / (HistoryCapacity - 1)) // ceil, so that 63 buckets cover the window
+}
+
+// record remembers recommendation rec made at now.
+func (s *State) record(now time.Time, rec int, width int64) {
+	if width <= 0 {
+		return
+	}
+	t := now.UnixNano()
+	r := int32(rec)
+	if s.n > 0 {
+		last := &s.slots[(s.next+HistoryCapacity-1)%HistoryCapacity]
+		// Same bucket, or time went backwards: fold into the newest slot (remembering longer is the safe side).
+		if t <= last.at || floorDiv(t, width) == floorDiv(last.at, width) {
+			last.lo, last.hi = min(last.lo, r), max(last.hi, r)
+			last.at = max(last.at, t)
+			return
+		}
+	}
+	s.slots[s.next] = slot{at: t, lo: r, hi: r}
+	s.next = (s.next + 1) % HistoryCapacity
+	if s.n < HistoryCapacity {
+		s.n++
+	}
+}
+
+// window returns the lowest recommendation within up and the highest within down (rec, made now, included).
+func (s *State) window(now time.Time, rec int, up, down time.Duration) (lowest, highest int) {
+	lowest, highest = rec, rec
+	t := now.UnixNano()
+	upCut, downCut := t-int64(up), t-int64(down)
+	for i := 0; i < s.n; i++ {
+		sl := &s.slots[i]
+		if up > 0 && sl.at > upCut {
+			lowest = min(lowest, int(sl.lo))
+		}
+		if down > 0 && sl.at > downCut {
+			highest = max(highest, int(sl.hi))
+		}
+	}
+	return lowest, highest
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
