@@ -1,0 +1,191 @@
+// Package config reads dynopilot's whole configuration from environment variables with caarlos0/env: the global
+// settings and every POLICY_<n>_… policy, with POLICY_DEFAULT_… filling what a policy leaves unset. Load reports
+// every problem at once, each naming its variable, the value and what was expected, because a user fixing one
+// problem per deploy is a user who gives up.
+//
+// caarlos0/env alone would silently stop an indexed list at the first gap and at the first bad element, and
+// ignore misspelt variables; Load checks the numbering and every POLICY_ name itself.
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/robfig/cron/v3"
+
+	"github.com/dynopilot/dynopilot/metrics"
+	"github.com/dynopilot/dynopilot/policy"
+	"github.com/dynopilot/dynopilot/setting"
+)
+
+// DefaultListen is where HTTP is served when neither DYNOPILOT_LISTEN nor PORT is set.
+const DefaultListen = ":9797"
+
+// Global holds the settings that are not per policy.
+type Global struct {
+	APIKey           string        `env:"HEROKU_API_KEY"`
+	APIURL           string        `env:"HEROKU_API_URL" envDefault:"https://api.heroku.com"`
+	AuthorizationID  string        `env:"HEROKU_AUTHORIZATION_ID"`
+	DryRun           bool          `env:"DYNOPILOT_DRY_RUN" envDefault:"false"`
+	APIRate          int           `env:"DYNOPILOT_API_RATE" envDefault:"4500"`
+	APIReserve       int           `env:"DYNOPILOT_API_RESERVE" envDefault:"450"`
+	FormationRefresh time.Duration `env:"DYNOPILOT_FORMATION_REFRESH" envDefault:"1m"`
+	Listen           string        `env:"DYNOPILOT_LISTEN"`
+	Port             string        `env:"PORT"`
+	PushgatewayURL   string        `env:"PUSHGATEWAY_URL"`
+	PushInterval     time.Duration `env:"DYNOPILOT_PUSH_INTERVAL" envDefault:"15s"`
+	PrometheusURL    string        `env:"PROMETHEUS_URL"`
+	RedisURL         string        `env:"REDIS_URL"`
+	DatabaseURL      string        `env:"DATABASE_URL"`
+	RabbitMQURL      string        `env:"RABBITMQ_URL"`
+	LogLevel         string        `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat        string        `env:"LOG_FORMAT" envDefault:"auto"`
+}
+
+// ListenAddr returns the HTTP address: DYNOPILOT_LISTEN, else :$PORT, else DefaultListen.
+func (g Global) ListenAddr() string {
+	switch {
+	case g.Listen != "":
+		return g.Listen
+	case g.Port != "":
+		return ":" + g.Port
+	}
+	return DefaultListen
+}
+
+// Defaults returns the global source URLs that policies without SOURCE_URL use.
+func (g Global) Defaults() metrics.Defaults {
+	return metrics.Defaults{PrometheusURL: g.PrometheusURL, RedisURL: g.RedisURL, DatabaseURL: g.DatabaseURL, RabbitMQURL: g.RabbitMQURL}
+}
+
+// Policy is one POLICY_<n>_… block, validated.
+type Policy struct {
+	Index    int
+	Policy   *policy.Policy
+	Source   metrics.Spec
+	Interval string        // a cron spec robfig/cron accepts, e.g. "@every 15s"
+	Every    time.Duration // the interval when given as a duration, else 0
+}
+
+// Prefix returns the policy's variable prefix, e.g. "POLICY_0_".
+func (p Policy) Prefix() string { return fmt.Sprintf("POLICY_%d_", p.Index) }
+
+// Config is the whole configuration.
+type Config struct {
+	Global   Global
+	Policies []Policy
+}
+
+// policyVars is the part of a policy block that is neither the decision (policy.Settings) nor the source
+// (metrics.Settings): how often to evaluate.
+type policyVars struct {
+	Interval string `env:"INTERVAL" envDefault:"15s"`
+}
+
+// policyBlock is everything read under one POLICY_<n>_ prefix; caarlos0/env walks the nested structs.
+type policyBlock struct {
+	Decision policy.Settings
+	Source   metrics.Settings
+	Timing   policyVars
+}
+
+// SettingNames returns every setting a POLICY_<n>_ block may have, sorted.
+func SettingNames() []string {
+	var names []string
+	collectTags(reflect.TypeOf(policyBlock{}), func(tag string, _ reflect.StructField) { names = append(names, tag) })
+	sort.Strings(names)
+	return names
+}
+
+// Load reads the configuration from environ (as os.Environ returns it). The error, when not nil, unwraps
+// (setting.Flatten) to one error per problem.
+func Load(environ []string) (*Config, error) {
+	vars := toMap(environ)
+	var problems setting.List
+	cfg := &Config{}
+
+	if err := env.ParseWithOptions(&cfg.Global, env.Options{Environment: vars}); err != nil {
+		problems = append(problems, named(err, reflect.TypeOf(cfg.Global), "", vars)...)
+	}
+	problems = append(problems, checkGlobal(cfg.Global, vars)...)
+
+	indices, nameProblems := policyIndices(vars)
+	problems = append(problems, nameProblems...)
+
+	seen := map[string]int{}
+	for _, n := range indices {
+		p, errs := loadPolicy(n, vars, cfg.Global.Defaults())
+		problems = append(problems, errs...)
+		if p == nil {
+			continue
+		}
+		key := strings.ToLower(p.Policy.App) + "/" + p.Policy.Process
+		if first, dup := seen[key]; dup {
+			problems.Add(setting.Errorf(p.Prefix()+"PROCESS", p.Policy.Process,
+				"a process type not already scaled by POLICY_%d_ (app %s): two policies for one process type would fight", first, p.Policy.App))
+			continue
+		}
+		seen[key] = n
+		cfg.Policies = append(cfg.Policies, *p)
+	}
+	if len(indices) == 0 {
+		problems.Add(&setting.Error{Name: "POLICY_0_APP", Expected: "at least one policy: POLICY_0_APP, POLICY_0_PROCESS, POLICY_0_MAX and POLICY_0_SOURCE"})
+	}
+	return cfg, problems.Err()
+}
+
+func loadPolicy(n int, vars map[string]string, d metrics.Defaults) (*Policy, []error) {
+	prefix := fmt.Sprintf("POLICY_%d_", n)
+	local := make(map[string]string, len(vars))
+	for k, v := range vars {
+		local[k] = v
+	}
+	for _, name := range SettingNames() { // POLICY_DEFAULT_X fills POLICY_n_X when unset
+		if v, ok := vars["POLICY_DEFAULT_"+name]; ok {
+			if _, set := vars[prefix+name]; !set {
+				local[prefix+name] = v
+			}
+		}
+	}
+	var b policyBlock
+	if err := env.ParseWithOptions(&b, env.Options{Environment: local, Prefix: prefix}); err != nil {
+		return nil, named(err, reflect.TypeOf(b), prefix, local)
+	}
+	var errs []error
+	pol, err := b.Decision.Parse()
+	errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)
+	spec, err := b.Source.Parse(b.Decision.Process, d)
+	errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)
+	interval, every, err := ParseInterval(b.Timing.Interval)
+	if err != nil {
+		errs = append(errs, setting.Errorf(prefix+"INTERVAL", b.Timing.Interval, "%s", err.Error()))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return &Policy{Index: n, Policy: pol, Source: spec, Interval: interval, Every: every}, nil
+}
+
+// ParseInterval accepts a Go duration ("15s", at least 1s) or a cron spec robfig/cron understands ("@every 10s",
+// "*/1 * * * *"), and returns the cron spec to schedule, plus the duration when one was given.
+func ParseInterval(v string) (spec string, every time.Duration, err error) {
+	v = strings.TrimSpace(v)
+	if d, derr := time.ParseDuration(v); derr == nil {
+		if d < time.Second {
+			return "", 0, fmt.Errorf("an interval of at least 1s")
+		}
+		return "@every " + d.String(), d, nil
+	}
+	if _, perr := cron.ParseStandard(v); perr != nil {
+		return "", 0, fmt.Errorf("a duration such as 15s or a cron spec such as \"@every 10s\" or \"*/1 * * * *\" (%v)", perr)
+	}
+	if strings.HasPrefix(v, "@every ") {
+		d, _ := time.ParseDuration(strings.TrimPrefix(v, "@every "))
+		return v, d, nil
+	}
+	return v, 0, nil
+}

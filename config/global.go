@@ -1,0 +1,59 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/dynopilot/dynopilot/setting"
+)
+
+// checkGlobal validates what the types alone do not.
+func checkGlobal(g Global, vars map[string]string) []error {
+	var l setting.List
+	if g.APIRate <= 0 {
+		l.Add(setting.Errorf("DYNOPILOT_API_RATE", vars["DYNOPILOT_API_RATE"], "a positive number of request tokens per hour (Heroku's default is 4500)"))
+	}
+	if g.APIReserve < 0 || (g.APIRate > 0 && g.APIReserve >= g.APIRate) {
+		l.Add(setting.Errorf("DYNOPILOT_API_RESERVE", vars["DYNOPILOT_API_RESERVE"], "0 or more and less than DYNOPILOT_API_RATE (%d)", g.APIRate))
+	}
+	if g.FormationRefresh < 0 || (g.FormationRefresh > 0 && g.FormationRefresh.Seconds() < 5) {
+		l.Add(setting.Errorf("DYNOPILOT_FORMATION_REFRESH", vars["DYNOPILOT_FORMATION_REFRESH"], "a duration of at least 5s"))
+	}
+	if g.PushInterval <= 0 {
+		l.Add(setting.Errorf("DYNOPILOT_PUSH_INTERVAL", vars["DYNOPILOT_PUSH_INTERVAL"], "a positive duration such as 15s"))
+	}
+	for _, v := range []struct{ name, value string }{
+		{"HEROKU_API_URL", g.APIURL}, {"PUSHGATEWAY_URL", g.PushgatewayURL}, {"PROMETHEUS_URL", g.PrometheusURL},
+	} {
+		if v.value == "" {
+			continue
+		}
+		if u, err := url.Parse(v.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			l.Add(setting.Errorf(v.name, redactValue(v.name, v.value), "an http:// or https:// URL"))
+		}
+	}
+	switch strings.ToLower(g.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		l.Add(setting.Errorf("LOG_LEVEL", g.LogLevel, "one of debug, info, warn, error"))
+	}
+	switch strings.ToLower(g.LogFormat) {
+	case "auto", "pretty", "text", "json":
+	default:
+		l.Add(setting.Errorf("LOG_FORMAT", g.LogFormat, "one of auto, pretty, text, json"))
+	}
+	if g.Listen != "" && !strings.Contains(g.Listen, ":") {
+		l.Add(setting.Errorf("DYNOPILOT_LISTEN", g.Listen, "a host:port address such as :9090 or 127.0.0.1:9090"))
+	}
+	return l
+}
+
+// String describes the global configuration without secrets.
+func (g Global) String() string {
+	key := "unset"
+	if g.APIKey != "" {
+		key = "set"
+	}
+	return fmt.Sprintf("api=%s key=%s dry_run=%v listen=%s", g.APIURL, key, g.DryRun, g.ListenAddr())
+}

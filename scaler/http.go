@@ -1,0 +1,85 @@
+package scaler
+
+import (
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Handler serves /metrics, /healthz, /readyz, /api/policies and the status page at /.
+func (s *Scaler) Handler(g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !s.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("not ready: waiting for Heroku to answer and every enabled policy to be evaluated once\n"))
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("GET /api/policies", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(map[string]any{"dry_run": s.opts.DryRun, "ready": s.Ready(), "policies": s.Statuses()})
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		statusPage.Execute(w, map[string]any{"DryRun": s.opts.DryRun, "Ready": s.Ready(), "Policies": s.Statuses(), "Now": s.now().UTC().Format(time.RFC3339)})
+	})
+	return mux
+}
+
+var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
+	"reading": func(v *float64) string {
+		if v == nil {
+			return "—"
+		}
+		return template.HTMLEscapeString(formatFloat(*v))
+	},
+	"ago": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return time.Since(t).Round(time.Second).String() + " ago"
+	},
+	"seconds": func(f float64) string {
+		if f <= 0 {
+			return "—"
+		}
+		return (time.Duration(f * float64(time.Second))).Round(time.Second).String()
+	},
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<title>dynopilot</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse}th,td{padding:.35em .7em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+th{background:#f4f4f4}.up{color:#0a7d27}.down{color:#b35c00}.hold{color:#555}.err{color:#b00020}
+.tag{display:inline-block;padding:0 .4em;border-radius:3px;background:#eee;font-size:12px}
+</style></head><body>
+<h1>dynopilot {{if .DryRun}}<span class="tag">dry run</span>{{end}} {{if .Ready}}<span class="tag">ready</span>{{else}}<span class="tag">starting</span>{{end}}</h1>
+<p>{{len .Policies}} policies · {{.Now}} · <a href="/api/policies">JSON</a> · <a href="/metrics">metrics</a></p>
+<table><tr><th>policy</th><th>source</th><th>dynos</th><th>desired</th><th>bounds</th><th>reading</th><th>target</th><th>decision</th><th>cooldown left</th><th>last scale</th></tr>
+{{range .Policies}}<tr>
+<td><b>{{.Policy}}</b>{{if not .Enabled}} <span class="tag">disabled</span>{{end}}<br><small>{{.Mode}} · {{.Interval}}{{if .Size}} · {{.Size}}{{end}}</small></td>
+<td>{{.Source}}</td><td>{{.Current}}</td><td>{{.Desired}}</td><td>{{.Min}}–{{.Max}}</td>
+<td>{{reading .Reading}}{{if .ReadingError}}<br><small class="err">{{.ReadingError}}</small>{{end}}</td><td>{{.Target}}</td>
+<td class="{{.Action}}"><b>{{.Action}}</b> {{.Reason}}<br><small>{{.Explanation}}</small>{{if .LastError}}<br><small class="err">{{.LastError}}</small>{{end}}</td>
+<td>{{seconds .CooldownLeftSeconds}}</td><td>{{ago .LastScale}}</td>
+</tr>{{end}}</table></body></html>`))
+
+func formatFloat(v float64) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,61 @@
+package scaler
+
+import (
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// instruments are the decision metrics of the spec ("Published metrics"); the Heroku client and the sources
+// register their own.
+type instruments struct {
+	info       *prometheus.GaugeVec
+	reading    *prometheus.GaugeVec
+	target     *prometheus.GaugeVec
+	quantity   *prometheus.GaugeVec
+	desired    *prometheus.GaugeVec
+	min, max   *prometheus.GaugeVec
+	decisions  *prometheus.CounterVec
+	events     *prometheus.CounterVec
+	lastScale  *prometheus.GaugeVec
+	evaluation prometheus.Histogram
+	refresh    prometheus.Gauge
+	cost       *prometheus.GaugeVec
+	dryRun     prometheus.Gauge
+	buildInfo  *prometheus.GaugeVec
+}
+
+func newInstruments(reg prometheus.Registerer, version string) (*instruments, error) {
+	pol := []string{"policy"}
+	g := func(name, help string, labels []string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	}
+	in := &instruments{
+		info:      g("dynopilot_policy_info", "Configured policies: always 1, labelled with what the policy scales and how.", []string{"policy", "app", "process", "source", "mode"}),
+		reading:   g("dynopilot_reading", "Last value read for the policy (latencies in seconds).", pol),
+		target:    g("dynopilot_target", "The value the policy holds the reading to (target mode), or its up threshold (step mode), or the amount per dyno (ratio mode).", pol),
+		quantity:  g("dynopilot_quantity", "Dynos in the formation now.", pol),
+		desired:   g("dynopilot_desired_quantity", "Dynos the last decision wanted.", pol),
+		min:       g("dynopilot_min_quantity", "Effective minimum now (schedules applied).", pol),
+		max:       g("dynopilot_max_quantity", "Effective maximum now (schedules and the dyno size's limit applied).", pol),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dynopilot_decisions_total", Help: "Decisions taken, by action and reason."}, []string{"policy", "action", "reason"}),
+		events:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dynopilot_scale_events_total", Help: "Formation changes attempted, by direction and result."}, []string{"policy", "direction", "result"}),
+		lastScale: g("dynopilot_last_scale_timestamp_seconds", "Unix time of the last scale event (by dynopilot or a person), what cooldowns count from.", pol),
+		evaluation: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "dynopilot_evaluation_duration_seconds", Help: "Duration of one evaluation tick: readings, decisions and the PATCH.",
+			Buckets: []float64{0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}),
+		refresh:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "dynopilot_formation_refresh_interval_seconds", Help: "How often each app's formation is re-read, after fitting all apps into the API budget."}),
+		cost:      g("dynopilot_estimated_cost_dollars_per_hour", "Current quantity times the dyno size's list price per hour.", pol),
+		dryRun:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "dynopilot_dry_run", Help: "1 when DYNOPILOT_DRY_RUN is on: decisions are published but never applied."}),
+		buildInfo: g("dynopilot_build_info", "Always 1, labelled with the build.", []string{"version", "goversion"}),
+	}
+	in.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+	for _, c := range []prometheus.Collector{in.info, in.reading, in.target, in.quantity, in.desired, in.min, in.max,
+		in.decisions, in.events, in.lastScale, in.evaluation, in.refresh, in.cost, in.dryRun, in.buildInfo} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
