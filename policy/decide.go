@@ -189,10 +189,11 @@ func Decide(p *Policy, st *State, in Input) Decision {
 		}
 	}
 
-	if p.MaxStepUp > 0 && want > cur+p.MaxStepUp {
+	// Differences, not sums: want and cur are within [0, MaxQuantity], a hand-built step may be anything.
+	if p.MaxStepUp > 0 && want-cur > p.MaxStepUp {
 		want, reason = cur+p.MaxStepUp, ReasonMaxStep
 	}
-	if p.MaxStepDown > 0 && want < cur-p.MaxStepDown {
+	if p.MaxStepDown > 0 && cur-want > p.MaxStepDown {
 		want, reason = cur-p.MaxStepDown, ReasonMaxStep
 	}
 
@@ -270,23 +271,23 @@ func (p *Policy) recommend(cur int, value float64) (int, Reason) {
 		}
 		switch p.Mode {
 		case ModeStep:
-			return max(p.UpBy, 1), ReasonActivation
+			return clampStep(p.UpBy), ReasonActivation
 		case ModeRatio:
 			if n, ok := ceilQuantity(value, p.PerDyno); ok {
 				return max(n, 1), ReasonActivation
 			}
 			return 1, ReasonActivation
 		default:
-			return max(p.Min, 1), ReasonActivation
+			return min(max(p.Min, 1), MaxQuantity), ReasonActivation
 		}
 	}
 	switch p.Mode {
 	case ModeStep:
 		switch {
 		case value > p.UpAbove:
-			return min(cur+p.UpBy, MaxQuantity), ReasonAboveThreshold
+			return min(cur+clampStep(p.UpBy), MaxQuantity), ReasonAboveThreshold
 		case value < p.DownBelow:
-			return max(cur-p.DownBy, 0), ReasonBelowThreshold
+			return max(cur-clampStep(p.DownBy), 0), ReasonBelowThreshold
 		default:
 			return cur, ReasonWithinThresholds
 		}
@@ -329,3 +330,6 @@ func ceilQuantity(num, den float64) (int, bool) {
 	}
 	return int(math.Ceil(x * (1 - 1e-12))), true
 }
+
+// clampStep keeps a step-mode jump within [1, MaxQuantity] whatever a hand-built Policy says.
+func clampStep(n int) int { return min(max(n, 1), MaxQuantity) }

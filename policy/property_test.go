@@ -298,6 +298,9 @@ type reference struct {
 
 func (r *reference) stabilize(now time.Time, rec, cur int, up, down time.Duration) int {
 	r.at, r.rec = append(r.at, now), append(r.rec, rec)
+	for len(r.at) > 0 && !r.at[0].After(now.Add(-max(up, down))) { // older than both windows: never counts again
+		r.at, r.rec = r.at[1:], r.rec[1:]
+	}
 	lowest, highest := rec, rec
 	for i := range r.at {
 		if up > 0 && r.at[i].After(now.Add(-up)) {
@@ -360,5 +363,45 @@ func TestStabilizationMatchesHPA(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecideHandBuiltPolicies: the simulator may build a Policy without Parse; whatever the fields, Decide must not
+// panic and must keep the result within the effective bounds.
+func TestDecideHandBuiltPolicies(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	ints := []int{math.MinInt, -1, 0, 1, 3, 99, math.MaxInt}
+	floats := []float64{math.NaN(), math.Inf(-1), -1, 0, 1e-300, 0.5, 1, 1e300, math.Inf(1)}
+	durs := []time.Duration{math.MinInt64, -time.Second, 0, time.Second, time.Hour, math.MaxInt64}
+	pick := func(xs []int) int { return xs[r.IntN(len(xs))] }
+	pickF := func() float64 { return floats[r.IntN(len(floats))] }
+	pickD := func() time.Duration { return durs[r.IntN(len(durs))] }
+	for i := 0; i < 5000; i++ {
+		p := &policy.Policy{
+			App: "a", Process: "web", Enabled: r.IntN(8) != 0, Min: pick(ints), Max: pick(ints),
+			Mode:   []policy.Mode{policy.ModeTarget, policy.ModeStep, policy.ModeRatio, "bogus"}[r.IntN(4)],
+			Target: pickF(), Tolerance: pickF(), UpAbove: pickF(), DownBelow: pickF(), UpBy: pick(ints), DownBy: pick(ints),
+			PerDyno: pickF(), Activation: pickF(), UpCooldown: pickD(), DownCooldown: pickD(), UpStabilization: pickD(),
+			DownStabilization: pickD(), MaxStepUp: pick(ints), MaxStepDown: pick(ints), FallbackAfter: pick(ints),
+			FallbackQuantity: pick(ints), SizeLimit: pick(ints), Schedule: []policy.Window{{Min: pick(ints), Max: pick(ints), SetsMin: true, SetsMax: true}},
+		}
+		var st policy.State
+		now := t0
+		for k := 0; k < 5; k++ {
+			now = now.Add(pickD() / 1e9)
+			in := policy.Input{Now: now, Current: pick(ints), Size: sizes[r.IntN(len(sizes))], Value: pickF(), ReadingOK: r.IntN(4) != 0,
+				LastScale: now.Add(pickD())}
+			d := policy.Decide(p, &st, in)
+			if d.Reason == policy.ReasonDisabled { // a disabled policy touches nothing
+				if d.Desired != d.Current {
+					t.Fatalf("disabled policy moved %d -> %d", d.Current, d.Desired)
+				}
+				continue
+			}
+			if d.Desired < d.Min || d.Desired > d.Max || d.Desired > d.SizeLimit || d.Desired < 0 || d.Desired > policy.MaxQuantity {
+				t.Fatalf("policy %+v input %+v: desired %d outside [%d, %d] limit %d", *p, in, d.Desired, d.Min, d.Max, d.SizeLimit)
+			}
+			_ = d.Explain()
+		}
 	}
 }

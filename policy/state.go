@@ -1,6 +1,9 @@
 package policy
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // HistoryCapacity is how many slots State keeps for past recommendations (see State).
 const HistoryCapacity = 64
@@ -67,7 +70,7 @@ func bucketWidth(up, down time.Duration) int64 {
 	if w <= 0 {
 		return 0
 	}
-	return int64((w + HistoryCapacity - 2) / (HistoryCapacity - 1)) // ceil, so that 63 buckets cover the window
+	return int64(w/(HistoryCapacity-1)) + 1 // at least the exact width, so that 63 buckets cover the window
 }
 
 // record remembers recommendation rec made at now.
@@ -97,7 +100,7 @@ func (s *State) record(now time.Time, rec int, width int64) {
 func (s *State) window(now time.Time, rec int, up, down time.Duration) (lowest, highest int) {
 	lowest, highest = rec, rec
 	t := now.UnixNano()
-	upCut, downCut := t-int64(up), t-int64(down)
+	upCut, downCut := cutoff(t, up), cutoff(t, down)
 	for i := 0; i < s.n; i++ {
 		sl := &s.slots[i]
 		if up > 0 && sl.at > upCut {
@@ -116,4 +119,12 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// cutoff is t-d, saturating instead of wrapping around.
+func cutoff(t int64, d time.Duration) int64 {
+	if c := t - int64(d); c <= t {
+		return c
+	}
+	return math.MinInt64
 }
