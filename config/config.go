@@ -8,6 +8,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -111,7 +112,19 @@ func Load(environ []string) (*Config, error) {
 	if err := env.ParseWithOptions(&cfg.Global, env.Options{Environment: vars}); err != nil {
 		problems = append(problems, named(err, reflect.TypeOf(cfg.Global), "", vars)...)
 	}
-	problems = append(problems, checkGlobal(cfg.Global, vars)...)
+	unparsed := map[string]bool{} // a value that did not parse is reported once, not again by checkGlobal
+	for _, p := range problems {
+		var se *setting.Error
+		if errors.As(p, &se) {
+			unparsed[se.Name] = true
+		}
+	}
+	for _, p := range checkGlobal(cfg.Global, vars) {
+		var se *setting.Error
+		if !errors.As(p, &se) || !unparsed[se.Name] {
+			problems.Add(p)
+		}
+	}
 
 	indices, nameProblems := policyIndices(vars)
 	problems = append(problems, nameProblems...)

@@ -26,7 +26,7 @@ func policyIndices(vars map[string]string) ([]int, []error) {
 		known[n] = true
 	}
 	var problems []error
-	used := map[int]bool{}
+	used := map[int]string{} // policy number -> its first variable, to name in a gap problem
 	keys := make([]string, 0, len(vars))
 	for k := range vars {
 		keys = append(keys, k)
@@ -43,8 +43,8 @@ func policyIndices(vars map[string]string) ([]int, []error) {
 			prefix = "POLICY_DEFAULT_"
 		} else if n, err := strconv.Atoi(head); err == nil && n >= 0 && strconv.Itoa(n) == head {
 			prefix = "POLICY_" + head + "_"
-			if known[name] {
-				used[n] = true
+			if _, seen := used[n]; known[name] && !seen {
+				used[n] = k
 			}
 		} else {
 			problems = append(problems, &setting.Error{Name: k, Value: redactValue(k, vars[k]),
@@ -63,8 +63,9 @@ func policyIndices(vars map[string]string) ([]int, []error) {
 	sort.Ints(indices)
 	for i, n := range indices {
 		if n != i {
-			problems = append(problems, &setting.Error{Name: fmt.Sprintf("POLICY_%d_", n), Value: strconv.Itoa(n),
-				Expected: fmt.Sprintf("policies numbered without gaps: POLICY_%d_ is missing (numbers must run 0, 1, 2, …)", i)})
+			first := used[n]
+			problems = append(problems, &setting.Error{Name: first, Value: redactValue(first, vars[first]),
+				Expected: fmt.Sprintf("policies numbered 0, 1, 2, … without gaps, but there is no POLICY_%d_… before POLICY_%d_…", i, n)})
 			break
 		}
 	}

@@ -183,7 +183,7 @@ func (s *Scaler) Run(ctx context.Context) error {
 			defer running.Done()
 			tctx, cancel := context.WithTimeout(ctx, s.opts.TickTimeout)
 			defer cancel()
-			s.Tick(tctx, g)
+			s.tick(tctx, g)
 		}))
 		if _, err := c.AddJob(g.interval, jobs[i]); err != nil {
 			return fmt.Errorf("scheduling %s every %q: %w", g.app, g.interval, err)
@@ -206,8 +206,16 @@ func (s *Scaler) Run(ctx context.Context) error {
 	return nil
 }
 
-// Tick evaluates one group: readings (concurrently), decisions, then at most one PATCH for the app.
-func (s *Scaler) Tick(ctx context.Context, g *group) {
+// EvaluateAll evaluates every group once, now, one after another: what a tick of every schedule would do. Tests
+// and tools use it to drive the scaler without waiting for cron.
+func (s *Scaler) EvaluateAll(ctx context.Context) {
+	for _, g := range s.groups {
+		s.tick(ctx, g)
+	}
+}
+
+// tick evaluates one group: readings (concurrently), decisions, then at most one PATCH for the app.
+func (s *Scaler) tick(ctx context.Context, g *group) {
 	start := s.now()
 	defer func() { s.in.evaluation.Observe(s.now().Sub(start).Seconds()) }()
 	if ctx.Err() != nil {
