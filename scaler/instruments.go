@@ -23,6 +23,12 @@ type instruments struct {
 	cost       *prometheus.GaugeVec
 	dryRun     prometheus.Gauge
 	buildInfo  *prometheus.GaugeVec
+
+	// Beyond the spec's list: what the dashboard's cooldown and cost panels and the "not evaluating" alert need.
+	lastEval     *prometheus.GaugeVec
+	interval     *prometheus.GaugeVec
+	cooldownLeft *prometheus.GaugeVec
+	price        *prometheus.GaugeVec
 }
 
 func newInstruments(reg prometheus.Registerer, version string) (*instruments, error) {
@@ -45,14 +51,19 @@ func newInstruments(reg prometheus.Registerer, version string) (*instruments, er
 			Name: "dynopilot_evaluation_duration_seconds", Help: "Duration of one evaluation tick: readings, decisions and the PATCH.",
 			Buckets: []float64{0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}),
-		refresh:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "dynopilot_formation_refresh_interval_seconds", Help: "How often each app's formation is re-read, after fitting all apps into the API budget."}),
-		cost:      g("dynopilot_estimated_cost_dollars_per_hour", "Current quantity times the dyno size's list price per hour.", pol),
-		dryRun:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "dynopilot_dry_run", Help: "1 when DYNOPILOT_DRY_RUN is on: decisions are published but never applied."}),
-		buildInfo: g("dynopilot_build_info", "Always 1, labelled with the build.", []string{"version", "goversion"}),
+		refresh:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "dynopilot_formation_refresh_interval_seconds", Help: "How often each app's formation is re-read, after fitting all apps into the API budget."}),
+		cost:         g("dynopilot_estimated_cost_dollars_per_hour", "Current quantity times the dyno size's list price per hour.", pol),
+		dryRun:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "dynopilot_dry_run", Help: "1 when DYNOPILOT_DRY_RUN is on: decisions are published but never applied."}),
+		buildInfo:    g("dynopilot_build_info", "Always 1, labelled with the build.", []string{"version", "goversion"}),
+		lastEval:     g("dynopilot_last_evaluation_timestamp_seconds", "Unix time the policy was last evaluated.", pol),
+		interval:     g("dynopilot_evaluation_interval_seconds", "How often the policy is evaluated (for cron specs, the current gap between runs).", pol),
+		cooldownLeft: g("dynopilot_cooldown_remaining_seconds", "Seconds until the cooldown in the direction the policy wants to move ends (0 when none holds it).", pol),
+		price:        g("dynopilot_dyno_price_dollars_per_hour", "List price of one dyno of the formation's size, per hour.", pol),
 	}
 	in.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, c := range []prometheus.Collector{in.info, in.reading, in.target, in.quantity, in.desired, in.min, in.max,
-		in.decisions, in.events, in.lastScale, in.evaluation, in.refresh, in.cost, in.dryRun, in.buildInfo} {
+		in.decisions, in.events, in.lastScale, in.evaluation, in.refresh, in.cost, in.dryRun, in.buildInfo,
+		in.lastEval, in.interval, in.cooldownLeft, in.price} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

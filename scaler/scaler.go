@@ -150,6 +150,9 @@ func New(o Options) (*Scaler, error) {
 			s.groups = append(s.groups, g)
 		}
 		g.entries = append(g.entries, e)
+		if every := intervalSeconds(p.Interval, o.Now()); every > 0 {
+			in.interval.WithLabelValues(e.name).Set(every)
+		}
 		for _, r := range []string{"ok", "error", "dry_run"} { // so rate() sees the first event
 			in.events.WithLabelValues(e.name, "up", r).Add(0)
 			in.events.WithLabelValues(e.name, "down", r).Add(0)
@@ -321,6 +324,9 @@ func (s *Scaler) publish(e *entry, d policy.Decision, f herokuapi.Formation, r r
 	}
 	info, _ := dynosize.Lookup(f.SizeName())
 	s.in.cost.WithLabelValues(n).Set(costPerHour(d.Current, info.Hour))
+	s.in.price.WithLabelValues(n).Set(info.Hour)
+	s.in.lastEval.WithLabelValues(n).Set(float64(d.Now.UnixNano()) / 1e9)
+	s.in.cooldownLeft.WithLabelValues(n).Set(d.CooldownLeft.Seconds())
 
 	st := &e.status
 	st.Current, st.Desired, st.Min, st.Max, st.Target = d.Current, d.Desired, d.Min, d.Max, d.Target
@@ -361,6 +367,7 @@ func (s *Scaler) formationUnknown(e *entry, ferr error, r reading, now time.Time
 	e.status.Explanation = "formation unknown, holding: " + err.Error()
 	e.status.DecidedAt = now
 	e.status.Evaluated = true
+	s.in.lastEval.WithLabelValues(e.name).Set(float64(now.UnixNano()) / 1e9)
 	if r.err == nil {
 		v := r.Value
 		e.status.Reading, e.status.ReadingAt = &v, r.At
@@ -426,6 +433,16 @@ func (s *Scaler) Statuses() []Status {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Policy < out[j].Policy })
 	return out
+}
+
+// intervalSeconds is the gap between two runs of a cron spec after now.
+func intervalSeconds(spec string, now time.Time) float64 {
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return 0
+	}
+	first := sched.Next(now)
+	return sched.Next(first).Sub(first).Seconds()
 }
 
 // cronLogger sends robfig/cron's log lines to slog.
