@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynopilot/dynopilot/config"
+	"github.com/dynopilot/dynopilot/dynosize"
+	"github.com/dynopilot/dynopilot/herokuapi"
+	"github.com/dynopilot/dynopilot/metrics"
+	"github.com/dynopilot/dynopilot/policy"
+	"github.com/dynopilot/dynopilot/setting"
+)
+
+// checkReport is what `dynopilot check` finds; --json prints it as is.
+type checkReport struct {
+	OK       bool          `json:"ok"`
+	Problems []string      `json:"problems"`
+	Account  string        `json:"account,omitempty"`
+	DryRun   bool          `json:"dry_run"`
+	Policies []checkPolicy `json:"policies"`
+}
+
+type checkPolicy struct {
+	Policy       string   `json:"policy"`
+	Source       string   `json:"source"`
+	Size         string   `json:"size,omitempty"`
+	Current      *int     `json:"current"`
+	Min          int      `json:"min"`
+	Max          int      `json:"max"`
+	SizeLimit    int      `json:"size_limit"`
+	Reading      *float64 `json:"reading"`
+	ReadingError string   `json:"reading_error,omitempty"`
+	Action       string   `json:"action,omitempty"`
+	Desired      *int     `json:"desired,omitempty"`
+	Reason       string   `json:"reason,omitempty"`
+	Explanation  string   `json:"explanation,omitempty"`
+	Problems     []string `json:"problems"`
+}
+
+func runCheck(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	rep := check(ctx, environ, slog.New(slog.DiscardHandler))
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		printCheck(stdout, rep)
+	}
+	if !rep.OK {
+		return 1
+	}
+	return 0
+}
+
+// check validates the configuration and, read-only, everything it points at. It never scales.
+func check(ctx context.Context, environ []string, log *slog.Logger) checkReport {
+	rep := checkReport{Problems: []string{}, Policies: []checkPolicy{}}
+	cfg, err := config.Load(environ)
+	if err != nil {
+		for _, p := range setting.Flatten(err) {
+			rep.Problems = append(rep.Problems, p.Error())
+		}
+		return rep
+	}
+	rep.DryRun = cfg.Global.DryRun
+	client, err := newClient(cfg.Global, environ, prometheus.NewRegistry(), log)
+	if err != nil {
+		rep.Problems = append(rep.Problems, err.Error())
+		return rep
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	acct, err := client.Account(cctx)
+	if err != nil {
+		rep.Problems = append(rep.Problems, "token: "+err.Error())
+		return rep
+	}
+	rep.Account = acct.Email
+
+	formations := map[string]map[string]herokuapi.Formation{}
+	appErrs := map[string]error{}
+	conns := metrics.NewConnections(log)
+	defer conns.Close()
+	in, _ := metrics.NewInstruments(nil)
+	now := time.Now()
+	for _, p := range cfg.Policies {
+		cp := checkPolicy{Policy: p.Policy.Name(), Source: p.Source.String(), Problems: []string{}}
+		app := p.Policy.App
+		if _, done := formations[app]; !done && appErrs[app] == nil {
+			fs, err := client.ListFormation(cctx, app)
+			if err != nil {
+				appErrs[app] = err
+			} else {
+				formations[app] = map[string]herokuapi.Formation{}
+				for _, f := range fs {
+					formations[app][strings.ToLower(f.Type)] = f
+				}
+			}
+		}
+		f, found := formations[app][strings.ToLower(p.Policy.Process)]
+		switch {
+		case appErrs[app] != nil:
+			cp.Problems = append(cp.Problems, fmt.Sprintf("%sAPP=%s: %v", p.Prefix(), app, appErrs[app]))
+		case !found:
+			cp.Problems = append(cp.Problems, fmt.Sprintf("%sPROCESS=%s: app %s has no such process type (it has %s)", p.Prefix(), p.Policy.Process, app, typeList(formations[app])))
+		default:
+			q := f.Quantity
+			cp.Current, cp.Size = &q, f.SizeName()
+		}
+		cp.Min, cp.Max, cp.SizeLimit, _ = p.Policy.Bounds(now, cp.Size)
+		if found && p.Policy.SizeLimit == 0 && dynosize.Limit(cp.Size) < p.Policy.Max {
+			cp.Problems = append(cp.Problems, fmt.Sprintf("%sMAX=%d: %s dynos are limited to %d per process type (set %sSIZE_LIMIT if Heroku support raised it)",
+				p.Prefix(), p.Policy.Max, cp.Size, dynosize.Limit(cp.Size), p.Prefix()))
+		}
+
+		src, err := conns.Open(p.Source)
+		var r metrics.Reading
+		if err == nil {
+			r, err = in.Wrap(p.Policy.Name(), p.Source, src).Read(ctx)
+		}
+		if err != nil {
+			cp.ReadingError = err.Error()
+			cp.Problems = append(cp.Problems, fmt.Sprintf("%sSOURCE: %v", p.Prefix(), err))
+		} else {
+			v := r.Value
+			cp.Reading = &v
+		}
+		if cp.Current != nil {
+			d := policy.Decide(p.Policy, nil, policy.Input{Now: now, Current: *cp.Current, Size: cp.Size, LastScale: f.UpdatedAt, Value: r.Value, ReadingOK: err == nil})
+			desired := d.Desired
+			cp.Action, cp.Desired, cp.Reason, cp.Explanation = string(d.Action), &desired, string(d.Reason), d.Explain()
+			cp.Min, cp.Max = d.Min, d.Max
+		}
+		if !p.Policy.Enabled {
+			cp.Action, cp.Reason = string(policy.ActionHold), string(policy.ReasonDisabled)
+		}
+		rep.Policies = append(rep.Policies, cp)
+	}
+	rep.OK = len(rep.Problems) == 0
+	for _, p := range rep.Policies {
+		rep.OK = rep.OK && len(p.Problems) == 0
+	}
+	return rep
+}
+
+func typeList(m map[string]herokuapi.Formation) string {
+	var names []string
+	for _, f := range m {
+		names = append(names, f.Type)
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+func printCheck(w io.Writer, rep checkReport) {
+	if len(rep.Problems) > 0 {
+		fmt.Fprintf(w, "%d problem(s):\n", len(rep.Problems))
+		for _, p := range rep.Problems {
+			fmt.Fprintf(w, "  - %s\n", p)
+		}
+	}
+	if rep.Account != "" {
+		fmt.Fprintf(w, "token ok: account %s\n", rep.Account)
+	}
+	if len(rep.Policies) > 0 {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "POLICY\tSIZE\tNOW\tMIN\tMAX\tREADING\tDECISION\tREASON")
+		for _, p := range rep.Policies {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", p.Policy, orDash(p.Size), intOrDash(p.Current), p.Min, p.Max, floatOrDash(p.Reading), decision(p), orDash(p.Reason))
+		}
+		tw.Flush()
+		for _, p := range rep.Policies {
+			if p.Explanation != "" {
+				fmt.Fprintf(w, "%s: %s\n", p.Policy, p.Explanation)
+			}
+			for _, pr := range p.Problems {
+				fmt.Fprintf(w, "%s: problem: %s\n", p.Policy, pr)
+			}
+		}
+	}
+	if rep.OK {
+		fmt.Fprintln(w, "everything is fine")
+	} else {
+		fmt.Fprintln(w, "check failed")
+	}
+}
+
+func decision(p checkPolicy) string {
+	if p.Desired == nil || p.Current == nil {
+		return orDash(p.Action)
+	}
+	return fmt.Sprintf("%s %d -> %d", p.Action, *p.Current, *p.Desired)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func intOrDash(p *int) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprint(*p)
+}
+
+func floatOrDash(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.4g", *p)
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/dynopilot/dynopilot/config"
+	"github.com/dynopilot/dynopilot/herokuapi"
+	"github.com/dynopilot/dynopilot/metrics"
+	"github.com/dynopilot/dynopilot/scaler"
+	"github.com/dynopilot/dynopilot/setting"
+)
+
+// shutdownGrace bounds everything after SIGTERM; Heroku kills the dyno 30 seconds after it.
+const shutdownGrace = 8 * time.Second
+
+func runDaemon(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "dynopilot run: unexpected arguments %q: everything is configured by environment variables\n", args)
+		return 2
+	}
+	cfg, err := config.Load(environ)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	log := newLogger(stderr, cfg.Global.LogLevel, cfg.Global.LogFormat)
+	reg := newRegistry()
+	client, err := newClient(cfg.Global, environ, reg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	acct, err := client.Account(actx)
+	cancel()
+	switch {
+	case errors.Is(err, herokuapi.Unauthorized) || errors.Is(err, herokuapi.Forbidden):
+		log.Error("the Heroku API refused the token", "err", err)
+		return 1
+	case err != nil:
+		log.Warn("could not reach the Heroku API yet; carrying on", "err", err)
+	default:
+		log.Info("authenticated", "account", acct.Email)
+	}
+
+	conns := metrics.NewConnections(log)
+	defer conns.Close()
+	policies, err := openSources(cfg, conns, reg)
+	if err != nil {
+		log.Error("cannot open sources", "err", err)
+		return 1
+	}
+	return serve(ctx, serveOptions{cfg: cfg.Global, client: client, policies: policies, reg: reg, log: log, stdout: stdout})
+}
+
+// printProblems lists every configuration problem, one a line.
+func printProblems(w io.Writer, err error) {
+	problems := setting.Flatten(err)
+	fmt.Fprintf(w, "dynopilot: %d configuration problem(s):\n", len(problems))
+	for _, p := range problems {
+		fmt.Fprintf(w, "  - %v\n", p)
+	}
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// newClient builds the one Heroku client, with the account's one limiter.
+func newClient(g config.Global, environ []string, reg prometheus.Registerer, log *slog.Logger) (*herokuapi.Client, error) {
+	tok := g.APIKey
+	if tok == "" {
+		vars := map[string]string{}
+		for _, kv := range environ {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				vars[k] = v
+			}
+		}
+		t, src, err := herokuapi.LookupToken(func(k string) string { return vars[k] }, herokuapi.DefaultNetrcPath())
+		if err != nil {
+			return nil, err
+		}
+		log.Info("using the Heroku token from " + src)
+		tok = t
+	}
+	lim, err := herokuapi.NewLimiter(herokuapi.LimiterConfig{Capacity: g.APIRate, PerHour: float64(g.APIRate), Reserve: g.APIReserve})
+	if err != nil {
+		return nil, err
+	}
+	return herokuapi.New(herokuapi.Config{BaseURL: g.APIURL, Token: tok, Version: buildVersion(), Limiter: lim, Registerer: reg, Logger: log})
+}
+
+// openSources opens each policy's source on the shared connections and wraps it with the source instruments.
+func openSources(cfg *config.Config, conns *metrics.Connections, reg prometheus.Registerer) ([]scaler.Policy, error) {
+	in, err := metrics.NewInstruments(reg)
+	if err != nil {
+		return nil, err
+	}
+	var out []scaler.Policy
+	for _, p := range cfg.Policies {
+		src, err := conns.Open(p.Source)
+		if err != nil {
+			return nil, fmt.Errorf("%sSOURCE: %w", p.Prefix(), err)
+		}
+		out = append(out, scaler.Policy{Policy: p.Policy, Source: in.Wrap(p.Policy.Name(), p.Source, src), SourceKind: p.Source.Kind, Interval: p.Interval})
+	}
+	return out, nil
+}
+
+type serveOptions struct {
+	cfg      config.Global
+	client   *herokuapi.Client
+	policies []scaler.Policy
+	reg      *prometheus.Registry
+	log      *slog.Logger
+	stdout   io.Writer
+	banner   func(url string) // called once HTTP listens (demo prints its URL)
+}
+
+// serve runs the scaler, HTTP, the Pushgateway loop and the token-expiry check until ctx ends, then shuts down
+// within shutdownGrace.
+func serve(ctx context.Context, o serveOptions) int {
+	lim := o.client.Limiter().Config()
+	s, err := scaler.New(scaler.Options{
+		Heroku: o.client, Policies: o.policies, DryRun: o.cfg.DryRun, Refresh: o.cfg.FormationRefresh,
+		APIBudget: float64(lim.PerHour) - float64(lim.Reserve), Registerer: o.reg, Logger: o.log, Version: buildVersion(),
+		PatchTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		o.log.Error("cannot start", "err", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", o.cfg.ListenAddr())
+	if err != nil {
+		o.log.Error("cannot listen for HTTP", "addr", o.cfg.ListenAddr(), "err", err)
+		return 1
+	}
+	srv := &http.Server{Handler: s.Handler(o.reg), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	url := "http://" + displayAddr(ln.Addr())
+	o.log.Info("serving HTTP", "url", url)
+	if o.banner != nil {
+		o.banner(url)
+	}
+
+	done := make(chan struct{})
+	var background []chan struct{}
+	if o.cfg.PushgatewayURL != "" {
+		p, err := scaler.NewPusher(o.cfg.PushgatewayURL, o.reg, o.cfg.PushInterval, o.log)
+		if err != nil {
+			o.log.Error("cannot push metrics", "err", err)
+			return 1
+		}
+		ch := make(chan struct{})
+		background = append(background, ch)
+		go func() { defer close(ch); p.Run(ctx) }()
+	}
+	if o.cfg.AuthorizationID != "" {
+		go watchTokenExpiry(ctx, o.client, o.cfg.AuthorizationID, o.log)
+	}
+	go func() { defer close(done); s.Run(ctx) }()
+
+	<-ctx.Done()
+	o.log.Info("shutting down")
+	deadline := time.After(shutdownGrace)
+	select {
+	case <-done:
+	case <-deadline:
+		o.log.Warn("evaluations still running at the shutdown deadline")
+	}
+	for _, ch := range background {
+		select {
+		case <-ch:
+		case <-deadline:
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	o.log.Info("stopped")
+	return 0
+}
+
+// watchTokenExpiry publishes the token's expiry hourly, and warns when it is near.
+func watchTokenExpiry(ctx context.Context, c *herokuapi.Client, id string, log *slog.Logger) {
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		a, err := c.Authorization(cctx, id)
+		cancel()
+		switch {
+		case err != nil:
+			log.Warn("cannot read the token's authorization", "authorization", id, "err", err)
+		case a.ExpiresIn != nil && *a.ExpiresIn < 14*24*time.Hour:
+			log.Warn("the Heroku API token expires soon; create a new one with `heroku authorizations:create -d dynopilot`", "expires_in", a.ExpiresIn.Round(time.Hour))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
+}
+
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if host == "::" || host == "0.0.0.0" || host == "" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
