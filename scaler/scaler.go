@@ -192,10 +192,12 @@ func (s *Scaler) Run(ctx context.Context) error {
 			return fmt.Errorf("scheduling %s every %q: %w", g.app, g.interval, err)
 		}
 	}
-	for _, j := range jobs { // the first evaluation now, not one interval from now
-		go j.Run()
-	}
 	c.Start()
+	for i, j := range jobs { // the first evaluation now, not one interval from now, unless cron's is as close
+		if e := c.Entries()[i]; e.Schedule.Next(s.now()).Sub(s.now()) > time.Second {
+			go j.Run()
+		}
+	}
 	s.log.Info("dynopilot running", "policies", len(s.all), "groups", len(s.groups), "dry_run", s.opts.DryRun, "formation_refresh", s.refresh)
 	<-ctx.Done()
 	c.Stop()
