@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,33 @@ func TestSettingNamesCoverThePolicyTable(t *testing.T) {
 		"MAX_STEP_DOWN", "SCHEDULE", "FALLBACK_AFTER", "FALLBACK_QUANTITY"} {
 		if !strings.Contains(" "+names+" ", " "+s+" ") {
 			t.Errorf("setting %s missing from %s", s, names)
+		}
+	}
+}
+
+func TestExampleConfigurationLoads(t *testing.T) {
+	b, err := os.ReadFile("../config.example.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		env = append(env, line)
+	}
+	cfg, problems := load(t, env...)
+	if len(problems) > 0 {
+		t.Fatalf("config.example.env has problems:\n%s", strings.Join(problems, "\n"))
+	}
+	if len(cfg.Policies) != 2 {
+		t.Errorf("%d policies in the example, want 2", len(cfg.Policies))
+	}
+	for _, name := range config.SettingNames() { // every setting is shown, at least commented out
+		if !strings.Contains(string(b), "_"+name+"=") {
+			t.Errorf("config.example.env does not show %s", name)
 		}
 	}
 }
