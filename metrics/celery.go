@@ -1,0 +1,67 @@
+package metrics
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// celeryPrioritySep is what kombu's Redis transport puts between a queue's name and a priority to name that
+// priority's list (Channel.sep): messages of priority 3 on queue celery wait in "celery\x06\x163".
+const celeryPrioritySep = "\x06\x16"
+
+// celeryKind reads the size of Celery queues on a Redis broker: kombu keeps each queue as a list named after it
+// (default "celery"), plus one list per non-zero priority step (3, 6, 9 by default, any of 1 to 9 with custom
+// priority_steps); all of them are counted. A Celery message carries no enqueue time, so only size can be read.
+func celeryKind() kind {
+	return kind{
+		name:       KindCelery,
+		globalURL:  "REDIS_URL",
+		defaultURL: func(d Defaults) string { return d.RedisURL },
+		schemes:    redisSchemes(),
+		measures:   []string{MeasureSize},
+		queues:     optional,
+		queueNoun:  "queues",
+		defQueues:  []string{"celery"},
+		checkURL:   func(raw string) error { _, err := redisOptions(raw); return err },
+		open: func(c *Connections, s Spec) (Source, error) {
+			client, err := c.redisClient(s.URL)
+			if err != nil {
+				return nil, err
+			}
+			var keys []string
+			for _, q := range s.Queues {
+				keys = append(keys, q)
+				for pri := 1; pri <= 9; pri++ {
+					keys = append(keys, q+celeryPrioritySep+strconv.Itoa(pri))
+				}
+			}
+			return &celery{client: client, keys: keys}, nil
+		},
+	}
+}
+
+type celery struct {
+	client *redis.Client
+	keys   []string // every queue's list and its priority lists
+}
+
+// Read takes one round trip.
+func (s *celery) Read(ctx context.Context) (Reading, error) {
+	cmds := make([]*redis.IntCmd, len(s.keys))
+	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range s.keys {
+			cmds[i] = p.LLen(ctx, k)
+		}
+		return nil
+	}); err != nil {
+		return Reading{}, redisError(err)
+	}
+	var n int64
+	for _, c := range cmds {
+		n += c.Val()
+	}
+	return Reading{Value: float64(n), At: time.Now()}, nil
+}

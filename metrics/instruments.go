@@ -1,0 +1,112 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Instruments publishes how readings go: dynopilot_reading_duration_seconds{source} and
+// dynopilot_reading_errors_total{policy,source}, source being the kind (sidekiq, postgres, …).
+type Instruments struct {
+	duration *prometheus.HistogramVec
+	errors   *prometheus.CounterVec
+}
+
+// NewInstruments creates the reading metrics and registers them with reg (nil: not registered, for one-off uses
+// such as `dynopilot check`).
+func NewInstruments(reg prometheus.Registerer) (*Instruments, error) {
+	i := &Instruments{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dynopilot_reading_duration_seconds",
+			Help:    "Time taken by one reading of a metric source, failed or not.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"source"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dynopilot_reading_errors_total",
+			Help: "Readings that failed (error, timeout or panic); a source with nothing to report is not counted.",
+		}, []string{"policy", "source"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{i.duration, i.errors} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register reading metrics: %w", err)
+			}
+		}
+	}
+	return i, nil
+}
+
+// Wrap returns src read under spec.Timeout, with its duration observed, its errors counted for policy, and any
+// panic turned into an error. It returns at the deadline even if src ignores its context. A nil *Instruments still
+// applies the timeout and the recovery.
+func (i *Instruments) Wrap(policy string, spec Spec, src Source) Source {
+	w := &instrumented{src: src, label: spec.label(), secrets: secretsOf(spec.URL), timeout: spec.Timeout}
+	if w.timeout <= 0 {
+		w.timeout = DefaultTimeout
+	}
+	if i != nil {
+		w.duration = i.duration.WithLabelValues(spec.Kind)
+		w.errors = i.errors.WithLabelValues(policy, spec.Kind) // the series exists at 0 from the start
+	}
+	return w
+}
+
+type instrumented struct {
+	src      Source
+	label    string
+	secrets  []string
+	timeout  time.Duration
+	duration prometheus.Observer
+	errors   prometheus.Counter
+}
+
+type result struct {
+	r   Reading
+	err error
+}
+
+func (w *instrumented) Read(ctx context.Context) (Reading, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	start := time.Now()
+	done := make(chan result, 1) // buffered: a source that overruns its deadline finishes without anyone waiting
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- result{err: fmt.Errorf("%s: panic: %s", w.label, scrub(fmt.Sprint(p), w.secrets))}
+			}
+		}()
+		r, err := w.src.Read(ctx)
+		done <- result{r, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		res.err = fmt.Errorf("%s: no answer: %w", w.label, ctx.Err())
+	}
+	switch {
+	case res.err != nil && errors.Is(res.err, context.DeadlineExceeded):
+		res.err = fmt.Errorf("%w (TIMEOUT=%s)", res.err, w.timeout)
+	case res.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// The client gave up with its own error as the deadline passed (an I/O timeout): say it was the deadline.
+		res.err = fmt.Errorf("%w (%w: TIMEOUT=%s)", res.err, context.DeadlineExceeded, w.timeout)
+	case res.err == nil && (math.IsNaN(res.r.Value) || math.IsInf(res.r.Value, 0)):
+		res.err = fmt.Errorf("%s: read %v: expected a finite number", w.label, res.r.Value)
+	}
+	if w.duration != nil {
+		w.duration.Observe(time.Since(start).Seconds())
+		if res.err != nil && !errors.Is(res.err, ErrNoData) {
+			w.errors.Inc()
+		}
+	}
+	if res.err != nil {
+		return Reading{}, res.err
+	}
+	return res.r, nil
+}

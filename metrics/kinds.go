@@ -1,0 +1,93 @@
+package metrics
+
+import (
+	"slices"
+
+	"github.com/dynopilot/dynopilot/setting"
+)
+
+// The kinds of source, as users write them in SOURCE.
+const (
+	KindPrometheus = "prometheus"
+	KindSidekiq    = "sidekiq"
+	KindRQ         = "rq"
+	KindCelery     = "celery"
+	KindRedis      = "redis"
+	KindPostgres   = "postgres"
+	KindHireFire   = "hirefire"
+	KindRabbitMQ   = "rabbitmq"
+)
+
+// What a source measures (MEASURE): the policy reads a latency target as seconds and a size target as a count.
+const (
+	MeasureLatency = "latency" // seconds the oldest waiting job has waited
+	MeasureSize    = "size"    // jobs or messages waiting
+)
+
+// What an empty Prometheus result means (EMPTY).
+const (
+	EmptyMissing = "missing" // no reading: never scales down
+	EmptyZero    = "zero"    // a reading of 0 (for queries that are empty when there is no traffic)
+)
+
+// use says whether a kind takes an optional setting.
+type use int
+
+const (
+	unused use = iota
+	optional
+	required
+)
+
+// kind is everything the package knows about one kind of source: which settings it takes, where its URL comes from
+// by default, how to check that URL without I/O, and how to open it. Each kind's file (sidekiq.go, …) defines one;
+// kinds lists them all, and nothing else needs to change to add one.
+type kind struct {
+	name       string
+	globalURL  string                // the global variable that gives the default URL ("" when there is none)
+	defaultURL func(Defaults) string // reads that variable's value from Defaults
+	schemes    []string              // accepted URL schemes, the first shown in messages
+	measures   []string              // the measures the kind can read; the first is its default
+	query      use                   // QUERY
+	preset     use                   // PRESET
+	queues     use                   // QUEUES
+	queueNoun  string                // what QUEUES names for this kind, in messages and Spec.String ("queues", "keys")
+	defQueues  []string              // QUEUES when unset ("" = all the backend knows)
+	entryName  bool                  // whether NAME is used
+	secretUser bool                  // the URL's user name may be a secret too (hirefire tokens misplaced there)
+	checkURL   func(raw string) error
+	check      func(s *Spec, errs *setting.List) // settings that depend on each other (postgres: QUERY or PRESET)
+	open       func(c *Connections, s Spec) (Source, error)
+}
+
+// kinds is the one registry of source kinds, in the order SOURCE's documentation lists them.
+func kinds() []kind {
+	return []kind{
+		prometheusKind(),
+		sidekiqKind(),
+		rqKind(),
+		celeryKind(),
+		redisKind(),
+		postgresKind(),
+		hirefireKind(),
+		rabbitmqKind(),
+	}
+}
+
+// Kinds returns the valid values of SOURCE.
+func Kinds() []string {
+	var names []string
+	for _, k := range kinds() {
+		names = append(names, k.name)
+	}
+	return names
+}
+
+func kindNamed(name string) (kind, bool) {
+	all := kinds()
+	i := slices.IndexFunc(all, func(k kind) bool { return k.name == name })
+	if i < 0 {
+		return kind{}, false
+	}
+	return all[i], true
+}

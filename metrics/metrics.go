@@ -1,0 +1,87 @@
+// Package metrics reads the numbers dynopilot scales on (the latency of a web process, the age or size of a job
+// queue) from where teams already keep them: Prometheus, Sidekiq, RQ and Celery in Redis, plain Redis keys, the job
+// tables of GoodJob, Solid Queue, Delayed Job, Que and river in PostgreSQL, RabbitMQ, and HireFire endpoints.
+//
+// Every kind of source implements the one small Source interface and lives in its own file (prometheus.go,
+// sidekiq.go, …); kinds.go is the one place that lists them. Settings come in as strings (Settings), are validated
+// into a Spec (Settings.Parse), and turned into a Source by Connections.Open, which shares one connection pool per
+// URL between all policies. Instruments.Wrap adds the per-reading timeout, the metrics and panic recovery.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Reading is one value read from a source. Latencies are in seconds, sizes in jobs or messages.
+type Reading struct {
+	Value float64
+	At    time.Time // when the value was true: the query's evaluation time, or when the queue was looked at
+}
+
+// Source reads one number. Implementations honour ctx (its deadline is the policy's TIMEOUT) and return errors that
+// name the kind of source and its URL without secrets; they never return a made-up value.
+type Source interface {
+	Read(ctx context.Context) (Reading, error)
+}
+
+// ErrNoData is wrapped by the error a source returns when it answered but had nothing to report (a Prometheus query
+// with an empty result or NaN under EMPTY=missing). The caller treats it as a missing reading, never as zero: a
+// missing reading must not scale anything down.
+var ErrNoData = errors.New("no data")
+
+// SourceError is the error every Source made by Connections.Open returns: it names the source (kind and URL with
+// secrets replaced) and carries the cause with any secret of that URL scrubbed from its text.
+type SourceError struct {
+	Source string // e.g. "sidekiq redis://:xxxxx@host:6379/0"
+	msg    string // the cause's text, scrubbed
+	cause  error
+}
+
+func (e *SourceError) Error() string { return e.Source + ": " + e.msg }
+
+// Unwrap gives the cause, so that errors.Is finds ErrNoData and context.DeadlineExceeded.
+func (e *SourceError) Unwrap() error { return e.cause }
+
+// named wraps a kind's source so that every error names it and no error text carries a secret of its URL, whatever
+// the underlying client put in its message; it also turns a panic into an error.
+type named struct {
+	label   string
+	secrets []string
+	src     Source
+}
+
+func (n *named) Read(ctx context.Context) (r Reading, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = Reading{}, fmt.Errorf("panic: %v", p)
+		}
+		if err != nil {
+			err = &SourceError{Source: n.label, msg: scrub(err.Error(), n.secrets), cause: err}
+		}
+	}()
+	return n.src.Read(ctx)
+}
+
+// scrub replaces every secret in s by "xxxxx", longest first so that a secret containing another is hidden whole.
+func scrub(s string, secrets []string) string {
+	for _, secret := range secrets {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, redacted)
+		}
+	}
+	return s
+}
+
+// latencySince is the age of something stamped at t as seen at now, never negative: a clock that runs ahead on the
+// machine that stamped the job must not turn into a negative latency.
+func latencySince(now, t time.Time) float64 {
+	d := now.Sub(t).Seconds()
+	if d < 0 {
+		return 0
+	}
+	return d
+}
