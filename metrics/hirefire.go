@@ -40,7 +40,8 @@ func hirefireKind() kind {
 			if err != nil {
 				return nil, err
 			}
-			return &hirefire{client: c.http, url: target, token: token, name: s.Name}, nil
+			client := &http.Client{Transport: c.http.Transport, CheckRedirect: keepTokenAtHome}
+			return &hirefire{client: client, url: target, token: token, name: s.Name}, nil
 		},
 	}
 }
@@ -60,6 +61,18 @@ func hirefireRequestURL(raw string) (target, token string, err error) {
 		u.User = nil
 	}
 	return u.String(), token, nil
+}
+
+// keepTokenAtHome follows redirects as net/http does, but never sends the HireFire-Token header to another host
+// (net/http drops only its own sensitive headers, such as Authorization, on such redirects).
+func keepTokenAtHome(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if req.URL.Host != via[0].URL.Host {
+		req.Header.Del("HireFire-Token")
+	}
+	return nil
 }
 
 type hirefire struct {

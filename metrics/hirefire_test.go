@@ -121,6 +121,30 @@ func TestHireFire(t *testing.T) {
 		}
 	}
 
+	t.Run("the token header never follows a redirect to another host", func(t *testing.T) {
+		var mu sync.Mutex
+		var leaked []string
+		elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			leaked = append(leaked, r.Header.Get("HireFire-Token"))
+			mu.Unlock()
+			_, _ = w.Write([]byte(`[{"name":"worker","value":5}]`))
+		}))
+		defer elsewhere.Close()
+		redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL+"/hirefire", http.StatusFound)
+		}))
+		defer redirector.Close()
+		r, err := readEntry("http://:"+token+"@"+strings.TrimPrefix(redirector.URL, "http://")+"/hirefire", "")
+		if err != nil || r.Value != 5 {
+			t.Fatalf("got %v, %v; want 5 from the redirect target", r.Value, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(leaked) != 1 || leaked[0] != "" {
+			t.Errorf("the other host received HireFire-Token %q", leaked)
+		}
+	})
 	t.Run("wrong token", func(t *testing.T) {
 		app.answer(0, `[{"name":"worker","value":1}]`)
 		_, err := readEntry(srv.URL+"/hirefire/Wr0ng-T0ken/info", "")

@@ -65,6 +65,13 @@ type instrumented struct {
 	errors   prometheus.Counter
 }
 
+// pastDeadline reports whether ctx's deadline has passed, even if its timer has not fired yet: a client whose socket
+// deadline is the same instant may return its I/O timeout first.
+func pastDeadline(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	return ok && !time.Now().Before(deadline)
+}
+
 type result struct {
 	r   Reading
 	err error
@@ -93,7 +100,7 @@ func (w *instrumented) Read(ctx context.Context) (Reading, error) {
 	switch {
 	case res.err != nil && errors.Is(res.err, context.DeadlineExceeded):
 		res.err = fmt.Errorf("%w (TIMEOUT=%s)", res.err, w.timeout)
-	case res.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case res.err != nil && pastDeadline(ctx):
 		// The client gave up with its own error as the deadline passed (an I/O timeout): say it was the deadline.
 		res.err = fmt.Errorf("%w (%w: TIMEOUT=%s)", res.err, context.DeadlineExceeded, w.timeout)
 	case res.err == nil && (math.IsNaN(res.r.Value) || math.IsInf(res.r.Value, 0)):

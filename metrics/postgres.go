@@ -124,7 +124,7 @@ func postgresKind() kind {
 			if err != nil {
 				return nil, err
 			}
-			src := &postgres{pool: pool, sql: s.Query, timeout: s.Timeout}
+			src := &postgres{pool: pool, sql: s.Query, timeout: s.Timeout, latency: s.Measure == MeasureLatency}
 			if s.Preset != "" {
 				p, ok := presets()[s.Preset]
 				if !ok {
@@ -161,6 +161,7 @@ type postgres struct {
 	sql     string
 	args    []any
 	utc     bool // preset over Rails tables: read timestamps without zone as UTC
+	latency bool // a negative latency (clock skew) reads as 0
 	timeout time.Duration
 }
 
@@ -225,7 +226,7 @@ func (s *postgres) Read(ctx context.Context) (Reading, error) {
 	if err != nil {
 		return Reading{}, err
 	}
-	if s.utc {
+	if s.latency {
 		v = max(v, 0) // a job stamped by a clock ahead of the database's
 	}
 	return Reading{Value: v, At: at}, nil

@@ -299,6 +299,15 @@ func TestPostgresQuery(t *testing.T) {
 	}
 }
 
+func TestPostgresNegativeLatency(t *testing.T) {
+	t.Parallel()
+	_, url := schema(t)
+	r := mustRead(t, open(t, metrics.Settings{Source: "postgres", URL: url, Query: "SELECT extract(epoch FROM now() - (now() + interval '1 minute'))"}))
+	if r.Value != 0 {
+		t.Errorf("a job stamped a minute ahead of the database's clock: latency %v, want 0", r.Value)
+	}
+}
+
 func TestPostgresStatementTimeout(t *testing.T) {
 	t.Parallel()
 	_, url := schema(t)

@@ -49,10 +49,11 @@ func prometheusKind() kind {
 				return nil, err
 			}
 			return &promQuery{
-				api:    v1.NewAPI(client),
-				query:  s.Query,
-				empty:  s.Empty,
-				logger: c.logger.With("source", s.label()),
+				api:     v1.NewAPI(client),
+				query:   s.Query,
+				empty:   s.Empty,
+				latency: s.Measure == MeasureLatency,
+				logger:  c.logger.With("source", s.label()),
 			}, nil
 		},
 	}
@@ -85,10 +86,11 @@ func (b basicAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 type promQuery struct {
-	api    v1.API
-	query  string
-	empty  string
-	logger *slog.Logger
+	api     v1.API
+	query   string
+	empty   string
+	latency bool // a negative latency (clock skew between exporters) reads as 0
+	logger  *slog.Logger
 }
 
 func (s *promQuery) Read(ctx context.Context) (Reading, error) {
@@ -135,6 +137,8 @@ func (s *promQuery) sample(v float64, at time.Time) (Reading, error) {
 		return s.noSample(at, "NaN")
 	case math.IsInf(v, 0):
 		return Reading{}, fmt.Errorf("query %q returned %v: expected a finite number (a histogram_quantile above the largest bucket?)", s.query, v)
+	case v < 0 && s.latency:
+		v = 0
 	}
 	return Reading{Value: v, At: at}, nil
 }

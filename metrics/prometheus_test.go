@@ -155,6 +155,13 @@ func TestPrometheus(t *testing.T) {
 			t.Errorf("got %v, want 6", got.Value)
 		}
 	})
+	t.Run("negative latency is 0, a negative size stays", func(t *testing.T) {
+		latency := mustRead(t, open(t, metrics.Settings{Source: "prometheus", URL: url, Query: "vector(-5)"}))
+		size := mustRead(t, open(t, metrics.Settings{Source: "prometheus", URL: url, Query: "vector(-5)", Measure: "size"}))
+		if latency.Value != 0 || size.Value != -5 {
+			t.Errorf("latency %v (want 0), size %v (want -5)", latency.Value, size.Value)
+		}
+	})
 	t.Run("several series", func(t *testing.T) {
 		_, err := read(t, open(t, metrics.Settings{Source: "prometheus", URL: url, Query: "test_queue_depth"}))
 		wantError(t, err, "prometheus http://dynopilot:xxxxx@", "returned 3 series", `queue="a"`, "sum(")
