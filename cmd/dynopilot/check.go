@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/dynopilot/dynopilot/config"
 	"github.com/dynopilot/dynopilot/dynosize"
@@ -54,7 +55,9 @@ func runCheck(ctx context.Context, args []string, environ []string, stdout, stde
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	rep := check(ctx, environ, slog.New(slog.DiscardHandler))
+	quiet := slog.New(slog.DiscardHandler)
+	redis.SetLogger(metrics.RedisLogger(quiet)) // errors reach the report; go-redis must not print them too
+	rep := check(ctx, environ, quiet)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

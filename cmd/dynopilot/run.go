@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/dynopilot/dynopilot/config"
 	"github.com/dynopilot/dynopilot/herokuapi"
@@ -35,6 +36,7 @@ func runDaemon(ctx context.Context, args []string, environ []string, stdout, std
 		return 1
 	}
 	log := newLogger(stderr, cfg.Global.LogLevel, cfg.Global.LogFormat)
+	redis.SetLogger(metrics.RedisLogger(log)) // go-redis logs failed dials through one process-wide logger
 	reg := newRegistry()
 	client, err := newClient(cfg.Global, environ, reg, log)
 	if err != nil {
