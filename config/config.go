@@ -28,23 +28,20 @@ const DefaultListen = ":9797"
 
 // Global holds the settings that are not per policy.
 type Global struct {
-	APIKey           string        `env:"HEROKU_API_KEY"`
-	APIURL           string        `env:"HEROKU_API_URL" envDefault:"https://api.heroku.com"`
-	AuthorizationID  string        `env:"HEROKU_AUTHORIZATION_ID"`
-	DryRun           bool          `env:"DYNOPILOT_DRY_RUN" envDefault:"false"`
-	APIRate          int           `env:"DYNOPILOT_API_RATE" envDefault:"4500"`
-	APIReserve       int           `env:"DYNOPILOT_API_RESERVE" envDefault:"450"`
-	FormationRefresh time.Duration `env:"DYNOPILOT_FORMATION_REFRESH" envDefault:"1m"`
-	Listen           string        `env:"DYNOPILOT_LISTEN"`
-	Port             string        `env:"PORT"`
-	PushgatewayURL   string        `env:"PUSHGATEWAY_URL"`
-	PushInterval     time.Duration `env:"DYNOPILOT_PUSH_INTERVAL" envDefault:"15s"`
-	PrometheusURL    string        `env:"PROMETHEUS_URL"`
-	RedisURL         string        `env:"REDIS_URL"`
-	DatabaseURL      string        `env:"DATABASE_URL"`
-	RabbitMQURL      string        `env:"RABBITMQ_URL"`
-	LogLevel         string        `env:"LOG_LEVEL" envDefault:"info"`
-	LogFormat        string        `env:"LOG_FORMAT" envDefault:"auto"`
+	APIKey           string           `env:"HEROKU_API_KEY"`
+	APIURL           string           `env:"HEROKU_API_URL" envDefault:"https://api.heroku.com"`
+	AuthorizationID  string           `env:"HEROKU_AUTHORIZATION_ID"`
+	DryRun           bool             `env:"DYNOPILOT_DRY_RUN" envDefault:"false"`
+	APIRate          int              `env:"DYNOPILOT_API_RATE" envDefault:"4500"`
+	APIReserve       int              `env:"DYNOPILOT_API_RESERVE" envDefault:"450"`
+	FormationRefresh time.Duration    `env:"DYNOPILOT_FORMATION_REFRESH" envDefault:"1m"`
+	Listen           string           `env:"DYNOPILOT_LISTEN"`
+	Port             string           `env:"PORT"`
+	PushgatewayURL   string           `env:"PUSHGATEWAY_URL"`
+	PushInterval     time.Duration    `env:"DYNOPILOT_PUSH_INTERVAL" envDefault:"15s"`
+	Sources          metrics.Defaults // PROMETHEUS_URL, REDIS_URL, DATABASE_URL, RABBITMQ_URL
+	LogLevel         string           `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat        string           `env:"LOG_FORMAT" envDefault:"auto"`
 }
 
 // ListenAddr returns the HTTP address: DYNOPILOT_LISTEN, else :$PORT, else DefaultListen.
@@ -59,9 +56,7 @@ func (g Global) ListenAddr() string {
 }
 
 // Defaults returns the global source URLs that policies without SOURCE_URL use.
-func (g Global) Defaults() metrics.Defaults {
-	return metrics.Defaults{PrometheusURL: g.PrometheusURL, RedisURL: g.RedisURL, DatabaseURL: g.DatabaseURL, RabbitMQURL: g.RabbitMQURL}
-}
+func (g Global) Defaults() metrics.Defaults { return g.Sources }
 
 // Policy is one POLICY_<n>_… block, validated.
 type Policy struct {

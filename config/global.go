@@ -24,7 +24,7 @@ func checkGlobal(g Global, vars map[string]string) []error {
 		l.Add(setting.Errorf("DYNOPILOT_PUSH_INTERVAL", vars["DYNOPILOT_PUSH_INTERVAL"], "a positive duration such as 15s"))
 	}
 	for _, v := range []struct{ name, value string }{
-		{"HEROKU_API_URL", g.APIURL}, {"PUSHGATEWAY_URL", g.PushgatewayURL}, {"PROMETHEUS_URL", g.PrometheusURL},
+		{"HEROKU_API_URL", g.APIURL}, {"PUSHGATEWAY_URL", g.PushgatewayURL}, {"PROMETHEUS_URL", g.Sources.PrometheusURL},
 	} {
 		if v.value == "" {
 			continue

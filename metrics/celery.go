@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"strconv"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -50,18 +49,5 @@ type celery struct {
 
 // Read takes one round trip.
 func (s *celery) Read(ctx context.Context) (Reading, error) {
-	cmds := make([]*redis.IntCmd, len(s.keys))
-	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range s.keys {
-			cmds[i] = p.LLen(ctx, k)
-		}
-		return nil
-	}); err != nil {
-		return Reading{}, redisError(err)
-	}
-	var n int64
-	for _, c := range cmds {
-		n += c.Val()
-	}
-	return Reading{Value: float64(n), At: time.Now()}, nil
+	return listLengths(ctx, s.client, s.keys)
 }

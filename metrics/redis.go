@@ -157,3 +157,22 @@ func redisError(err error) error {
 	}
 	return err
 }
+
+// listLengths is the total length of the lists at keys, in one round trip: the size of a Sidekiq, RQ or Celery
+// queue set.
+func listLengths(ctx context.Context, client redis.Cmdable, keys []string) (Reading, error) {
+	cmds := make([]*redis.IntCmd, len(keys))
+	if _, err := client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.LLen(ctx, k)
+		}
+		return nil
+	}); err != nil {
+		return Reading{}, redisError(err)
+	}
+	var n int64
+	for _, c := range cmds {
+		n += c.Val()
+	}
+	return Reading{Value: float64(n), At: time.Now()}, nil
+}

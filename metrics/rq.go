@@ -61,20 +61,7 @@ func (s *rq) Read(ctx context.Context) (Reading, error) {
 		keys = members
 	}
 	if s.measure == MeasureSize {
-		cmds := make([]*redis.IntCmd, len(keys))
-		if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, k := range keys {
-				cmds[i] = p.LLen(ctx, k)
-			}
-			return nil
-		}); err != nil {
-			return Reading{}, redisError(err)
-		}
-		var n int64
-		for _, c := range cmds {
-			n += c.Val()
-		}
-		return Reading{Value: float64(n), At: time.Now()}, nil
+		return listLengths(ctx, s.client, keys)
 	}
 	return s.latency(ctx, keys)
 }

@@ -74,20 +74,11 @@ func (s *sidekiq) Read(ctx context.Context) (Reading, error) {
 }
 
 func (s *sidekiq) size(ctx context.Context, queues []string) (Reading, error) {
-	cmds := make([]*redis.IntCmd, len(queues))
-	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, q := range queues {
-			cmds[i] = p.LLen(ctx, s.prefix+"queue:"+q)
-		}
-		return nil
-	}); err != nil {
-		return Reading{}, redisError(err)
+	keys := make([]string, len(queues))
+	for i, q := range queues {
+		keys[i] = s.prefix + "queue:" + q
 	}
-	var n int64
-	for _, c := range cmds {
-		n += c.Val()
-	}
-	return Reading{Value: float64(n), At: time.Now()}, nil
+	return listLengths(ctx, s.client, keys)
 }
 
 func (s *sidekiq) latency(ctx context.Context, queues []string) (Reading, error) {
