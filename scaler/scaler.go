@@ -194,7 +194,7 @@ func (s *Scaler) Run(ctx context.Context) error {
 	}
 	c.Start()
 	for i, j := range jobs { // the first evaluation now, not one interval from now, unless cron's is as close
-		if e := c.Entries()[i]; e.Schedule.Next(s.now()).Sub(s.now()) > time.Second {
+		if sched, err := cron.ParseStandard(s.groups[i].interval); err == nil && sched.Next(s.now()).Sub(s.now()) > time.Second {
 			go j.Run()
 		}
 	}
