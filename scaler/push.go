@@ -41,8 +41,11 @@ func NewPusher(rawURL string, g prometheus.Gatherer, interval time.Duration, log
 	return &Pusher{p: p, interval: interval, log: logger}, nil
 }
 
-// Run pushes every interval until ctx is done, then pushes once more so the last decisions are not lost.
+// Run pushes at once, then every interval until ctx is done, then once more so the last decisions are not lost.
 func (p *Pusher) Run(ctx context.Context) {
+	if err := p.Push(ctx); err != nil {
+		p.log.Warn("push to the Pushgateway failed", "err", err)
+	}
 	t := time.NewTicker(p.interval)
 	defer t.Stop()
 	for {

@@ -51,12 +51,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, *level, "auto")
 
 	heroku := fake.New(fake.Options{Token: "demo-token"})
+	tokenLife := 90 * 24 * 3600 // the demo token expires in 90 days, so the expiry metric and its panels have data
+	heroku.AddAuthorization("demo-authorization", &tokenLife)
 	world := demo.New(heroku, demo.Options{Day: *day, Load: *load, Seed: uint64(time.Now().UnixNano())}, time.Now())
 	api := httptest.NewServer(heroku)
 	defer api.Close()
 
 	g := config.Global{APIURL: api.URL, APIRate: 4500, APIReserve: 450, FormationRefresh: 5 * time.Second,
-		Listen: *listen, PushgatewayURL: *pushgateway, PushInterval: 5 * time.Second, DryRun: *dryRun}
+		Listen: *listen, PushgatewayURL: *pushgateway, PushInterval: 5 * time.Second, DryRun: *dryRun,
+		AuthorizationID: "demo-authorization"}
 	reg := newRegistry()
 	lim, _ := herokuapi.NewLimiter(herokuapi.LimiterConfig{Capacity: g.APIRate, PerHour: float64(g.APIRate), Reserve: g.APIReserve})
 	client, err := herokuapi.New(herokuapi.Config{BaseURL: api.URL, Token: "demo-token", Version: buildVersion(), Limiter: lim, Registerer: reg, Logger: log})
