@@ -1,0 +1,177 @@
+package sim
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newTestQueue() queue { return queue{p: DefaultModel().params(), tables: &erlangTables{}} }
+
+// Overload builds a backlog at arrivals minus capacity and drains it at capacity minus arrivals (once the queue is
+// long, the servers never idle: within 0.5%); requests behind it wait backlog / capacity.
+func TestOverloadBacklogBuildsAndDrainsAtKnownRates(t *testing.T) {
+	q := newTestQueue()
+	var d dist
+	const n = 10 // capacity 100/s
+	for range 300 {
+		q.step(60, n, &d) // 60% load settles at the M/M/c mean
+	}
+	if want := 10*0.6 + erlangC(10, 6)*0.6/0.4; math.Abs(q.x-want) > 1e-3*want {
+		t.Fatalf("x %v at 60%% load, want the M/M/c mean %v (the table interpolates)", q.x, want)
+	}
+	var at60 float64
+	for s := 1; s <= 120; s++ {
+		q.step(130, n, &d)
+		if s == 60 {
+			at60 = q.x
+		}
+	}
+	if rate := (q.x - at60) / 60; math.Abs(rate-30) > 0.15 {
+		t.Errorf("backlog builds at %.3f/s in the second minute at 130/s, want 30/s (130 - 100)", rate)
+	}
+	if d.fluid != 1 {
+		t.Fatalf("last overloaded second: share behind the backlog %v, want 1", d.fluid)
+	}
+	tb := q.tables.get(10)
+	if want := (q.x - tb.capL) / 100; math.Abs(d.d1-want) > 1e-9 {
+		t.Errorf("delay behind the backlog %v, want %v (backlog beyond the queue at %v utilisation / capacity)", d.d1, want, rhoCap)
+	}
+	peak := q.x
+	for s := 1; s <= 60; s++ {
+		q.step(60, n, &d)
+	}
+	if rate := (peak - q.x) / 60; math.Abs(rate-40) > 0.2 {
+		t.Errorf("backlog drains at %.3f/s at 60/s, want 40/s (100 - 60)", rate)
+	}
+	for range 300 {
+		q.step(60, n, &d)
+	}
+	if d.fluid != 0 || math.Abs(q.x-(6+erlangC(10, 6)*1.5)) > 1e-3 {
+		t.Errorf("after draining: share behind a backlog %v, x %v; want 0 and the steady mean", d.fluid, q.x)
+	}
+}
+
+func TestNoServingDynoQueuesEverything(t *testing.T) {
+	q := newTestQueue()
+	var d dist
+	q.step(5, 0, &d)
+	q.step(5, 0, &d)
+	if q.x != 10 || d.over != 1 {
+		t.Fatalf("x %v, share beyond the grid %v; want 10 and 1", q.x, d.over)
+	}
+	q.step(5, 2, &d) // 20/s capacity serves the 15 waiting and the 5 new within the second, less its idle share
+	if q.x >= 10 || d.over != 0 {
+		t.Errorf("x %v, share beyond the grid %v; want the queue shrinking and 0", q.x, d.over)
+	}
+}
+
+// A burst leaves a queue behind it that the next seconds see, which stationary formulas alone cannot.
+func TestBurstLeavesAQueue(t *testing.T) {
+	q := newTestQueue()
+	var d dist
+	for range 100 {
+		q.step(20, 4, &d)
+	}
+	calm := q.x
+	q.step(60, 4, &d) // 60 arrivals into 40/s of capacity
+	if q.x < calm+15 {
+		t.Fatalf("after a burst of 60 into 40/s: x %v, want at least %v", q.x, calm+15)
+	}
+	q.step(20, 4, &d)
+	steady := newTestQueue()
+	var sd dist
+	for range 100 {
+		steady.step(20, 4, &sd)
+	}
+	if d.latSurv(0.5) <= 2*sd.latSurv(0.5) {
+		t.Errorf("the second after a burst: P(latency > 0.5s) %v, want well above the steady %v", d.latSurv(0.5), sd.latSurv(0.5))
+	}
+}
+
+// erlangCDirect is Erlang C from its textbook sum, for checking the recursion.
+func erlangCDirect(c int, a float64) float64 {
+	sum, term := 0.0, 1.0
+	for k := range c {
+		if k > 0 {
+			term *= a / float64(k)
+		}
+		sum += term
+	}
+	last := term * a / float64(c) * float64(c) / (float64(c) - a)
+	return last / (sum + last)
+}
+
+func TestErlangCMatchesTheTextbookSum(t *testing.T) {
+	for _, c := range []int{1, 2, 5, 10, 40} {
+		for _, rho := range []float64{0.1, 0.5, 0.8, 0.95, 0.99} {
+			a := rho * float64(c)
+			got, want := erlangC(c, a), erlangCDirect(c, a)
+			if math.Abs(got-want) > 1e-9*math.Max(1, want) && math.Abs(got-want) > 1e-15 {
+				t.Errorf("c=%d rho=%v: %v, want %v", c, rho, got, want)
+			}
+		}
+	}
+	if c := 1; erlangC(c, 0.5) != 0.5 {
+		t.Errorf("M/M/1 waits with probability rho: got %v", erlangC(c, 0.5))
+	}
+}
+
+func TestFleetBootsThenServesAndStopsBootingFirst(t *testing.T) {
+	f := fleet{quantity: 2, serving: 2, boot: 45}
+	f.apply(5, 100)
+	for _, c := range []struct{ t, serving, booting int }{{100, 2, 3}, {144, 2, 3}, {145, 5, 0}} {
+		f.tick(c.t)
+		if f.serving != c.serving || f.booting() != c.booting {
+			t.Fatalf("t=%d: %d serving %d booting, want %d and %d", c.t, f.serving, f.booting(), c.serving, c.booting)
+		}
+	}
+	f.apply(7, 200) // two booting
+	f.apply(4, 201) // remove three: both booting, then one serving
+	if f.quantity != 4 || f.serving != 4 || f.booting() != 0 {
+		t.Errorf("after scaling down: quantity %d, %d serving, %d booting; want 4, 4, 0", f.quantity, f.serving, f.booting())
+	}
+}
+
+func TestGridQuantileIsExactForExponential(t *testing.T) {
+	// A single M/M/1 second at 80% load: latency is exponential with rate mu - lambda, quantiles ln(1/(1-p))/(mu-lambda).
+	p := DefaultModel().params()
+	g := newGrid(p.objective, p.mu)
+	d := dist{lambda: 8, mu: p.mu, pw: 0.8, theta: 2}
+	var s secondHist
+	g.fillLatency(&d, &s)
+	var h hist
+	h.add(&s)
+	for _, q := range []float64{0.5, 0.9, 0.95, 0.99} {
+		want := math.Log(1/(1-q)) / 2
+		if got := g.quantile(&h, q); math.Abs(got-want) > 0.005*want {
+			t.Errorf("p%v: %v, want %v", q*100, got, want)
+		}
+	}
+	if got := h.shareAbove(objEdge); math.Abs(got-math.Exp(-2*p.objective)) > 1e-9 {
+		t.Errorf("share above the objective %v, want %v", got, math.Exp(-2*p.objective))
+	}
+}
+
+func TestModelValidateNamesEveryProblem(t *testing.T) {
+	err := Model{Capacity: -1, Boot: -time.Second, Objective: 0, Size: "Huge-9X"}.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"capacity -1", "boot time -1s", "objective 0s", `dyno size "Huge-9X"`} {
+		if !contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if err := (Model{Capacity: 10, ServiceTime: 250 * time.Millisecond, Objective: time.Second, Size: "Standard-1X"}).Validate(); err == nil ||
+		!contains(err.Error(), "2.5 concurrent requests per dyno") {
+		t.Errorf("fractional concurrency: %v", err)
+	}
+	if err := (Model{Capacity: 10, Objective: 200 * time.Millisecond, Size: "Standard-1X"}).Validate(); err == nil ||
+		!contains(err.Error(), "p95 of the service time alone") {
+		t.Errorf("objective under the service time's p95: %v", err)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,226 @@
+package sim
+
+import "fmt"
+
+// needTable answers how many serving dynos a steady arrival rate needs to keep the p95 latency at or under the
+// objective: the smallest n with n*C above the rate and, in the stationary M/M/c queue, P(latency > objective) at
+// most 5%. It is monotone in the rate, and memoised because traces repeat rates.
+type needTable struct {
+	p      queueParams
+	memo   map[float64]int
+	tables *erlangTables
+}
+
+func newNeedTable(p queueParams) *needTable {
+	return &needTable{p: p, memo: map[float64]int{}, tables: &erlangTables{}}
+}
+
+func (nt *needTable) dynos(lambda float64) int {
+	if lambda <= 0 {
+		return 0
+	}
+	if n, ok := nt.memo[lambda]; ok {
+		return n
+	}
+	p := nt.p
+	n := int(lambda/p.capacity) + 1
+	for ; ; n++ {
+		c := n * p.perDyno
+		pw := erlangC(c, lambda/p.mu)
+		if statLatSurv(p.objective, p.mu, pw, float64(c)*p.mu-lambda) <= 0.05 {
+			break
+		}
+	}
+	nt.memo[lambda] = n
+	return n
+}
+
+// minuteNeed is the count a minute needs at a constant count: the smallest n for which at most 5% of the minute's
+// requests take longer than the objective. A minute of one rate needs what that rate needs (needTable); a minute
+// whose rate varies from second to second is run through the model at each candidate count, twice over (the first
+// pass lets the queue settle into the minute's pattern), so that a busy second is judged with the queue the seconds
+// around it leave, as the model will judge it.
+func (nt *needTable) minuteNeed(rates []float64) int {
+	total, peak, same := 0.0, 0.0, true
+	for _, r := range rates {
+		total += r
+		peak = max(peak, r)
+		same = same && r == rates[0]
+	}
+	if total == 0 {
+		return 0
+	}
+	if same {
+		return nt.dynos(peak)
+	}
+	p := nt.p
+	hi := nt.dynos(peak) // enough for every second on its own
+	var d dist
+	for n := max(1, int(total/float64(len(rates))/p.capacity)); n < hi; n++ {
+		q := queue{p: p, tables: nt.tables}
+		above := 0.0
+		for pass := range 2 {
+			for _, r := range rates {
+				q.step(r, n, &d)
+				if pass == 1 {
+					above += r * d.latSurv(p.objective)
+				}
+			}
+		}
+		if above <= 0.05*total {
+			return n
+		}
+	}
+	return hi
+}
+
+// Static is the smallest fixed count that meets the objective at the peak: the largest count any minute needs
+// (see Oracle), then raised one at a time while the model still shows a breach minute; clamped to [lo, hi]. It
+// never scales.
+func Static(lo, hi int) Contender {
+	return Contender{
+		Name: "static", Kind: "static",
+		Settings: map[string]string{"MIN": fmt.Sprint(lo), "MAX": fmt.Sprint(hi)},
+		build: func(rc *runContext, _ *Contender) (controller, error) {
+			need := newNeedTable(rc.params) // each contender its own: they run in parallel
+			n := 0
+			for m := 0; m*60 < len(rc.rates); m++ {
+				n = max(n, need.minuteNeed(rc.rates[m*60:min(len(rc.rates), (m+1)*60)]))
+			}
+			n = clamp(n, lo, hi)
+			for range repairRounds {
+				res, err := simulate(rc.ctx, rc, fixedSchedule([]int{n}), Options{})
+				if err != nil {
+					return nil, err
+				}
+				if res.BreachMinutes == 0 || (hi > 0 && n >= hi) {
+					break
+				}
+				n++
+			}
+			return &schedule{q: []int{n}}, nil
+		},
+	}
+}
+
+// repairRounds bounds the verification loops of static and oracle.
+const repairRounds = 30
+
+func fixedSchedule(q []int) *Contender {
+	c := Fixed("schedule", q)
+	return &c
+}
+
+// Fixed is a contender that sets the formation to q[t] at every second t (the last entry holds to the end),
+// starting with q[0] serving: a known schedule to check the model with, or to replay one decided elsewhere.
+func Fixed(name string, q []int) Contender {
+	return Contender{Name: name, Kind: "schedule",
+		build: func(*runContext, *Contender) (controller, error) { return &schedule{q: q}, nil }}
+}
+
+// Oracle is the offline optimum that knows the whole trace and the boot time: the fewest dyno-seconds with no minute
+// above the objective, within [lo, hi]. Construction:
+//
+//  1. need(m), per minute: the smallest constant count for which at most 5% of the minute's requests exceed the
+//     objective (see minuteNeed; on a 60 s step trace, the count the minute's rate needs in steady state).
+//  2. A dyno serving at s must have been started by s-boot and kept since, so the formation at t must be at least
+//     the largest need in [t, t+boot]; that sliding maximum is also enough: each added dyno starts exactly boot
+//     seconds before it is first needed and stops as soon as no need in the next boot seconds requires it (cheaper
+//     than keeping it through a gap longer than boot, no dearer for a shorter one, which the window bridges).
+//  3. Verification: the schedule is run through the same model (which carries queues from second to second); any
+//     minute still above the objective gets one more dyno, and steps 2 and 3 repeat until no minute breaches.
+//
+// Dyno-seconds count booting dynos, as Heroku bills them. It is a lower bound for breach-free controllers up to what
+// step 1 cannot see: the queue a minute inherits from the one before (step 3 corrects that only upwards), and the
+// freedom to change the count within a minute.
+func Oracle(lo, hi int) Contender {
+	return Contender{
+		Name: "oracle", Kind: "oracle",
+		Settings: map[string]string{"MIN": fmt.Sprint(lo), "MAX": fmt.Sprint(hi)},
+		build: func(rc *runContext, _ *Contender) (controller, error) {
+			T := len(rc.rates)
+			nt := newNeedTable(rc.params) // each contender its own: they run in parallel
+			need := make([]int, T)
+			for m := 0; m*60 < T; m++ {
+				end := min(T, (m+1)*60)
+				n := clamp(nt.minuteNeed(rc.rates[m*60:end]), lo, hi)
+				for t := m * 60; t < end; t++ {
+					need[t] = n
+				}
+			}
+			q := slidingMax(need, rc.params.boot)
+			for range repairRounds {
+				res, err := simulate(rc.ctx, rc, fixedSchedule(q), Options{Series: true})
+				if err != nil {
+					return nil, err
+				}
+				if res.BreachMinutes == 0 {
+					break
+				}
+				bumped := false
+				for m, br := range res.Series.Breach {
+					if !br {
+						continue
+					}
+					for t := m * 60; t < min(T, (m+1)*60); t++ {
+						if hi <= 0 || need[t] < hi {
+							need[t]++
+							bumped = true
+						}
+					}
+				}
+				if !bumped {
+					break
+				}
+				q = slidingMax(need, rc.params.boot)
+			}
+			return &schedule{q: q}, nil
+		},
+	}
+}
+
+// slidingMax returns, for every t, the largest need in [t, t+boot].
+func slidingMax(need []int, boot int) []int {
+	T := len(need)
+	q := make([]int, T)
+	dq := make([]int, 0, boot+2) // indexes whose needs decrease
+	head := 0
+	next := 0
+	for t := range T {
+		for next < T && next <= t+boot {
+			for len(dq) > head && need[dq[len(dq)-1]] <= need[next] {
+				dq = dq[:len(dq)-1]
+			}
+			dq = append(dq, next)
+			next++
+		}
+		for dq[head] < t {
+			head++
+		}
+		q[t] = need[dq[head]]
+		if head > boot+2 && head == len(dq) {
+			dq, head = dq[:0], 0
+		}
+	}
+	return q
+}
+
+func clamp(v, lo, hi int) int {
+	if hi > 0 && v > hi {
+		v = hi
+	}
+	return max(v, lo)
+}
+
+// schedule is a controller that sets a precomputed quantity every second (the last entry holds to the end).
+type schedule struct{ q []int }
+
+func (s *schedule) first() int   { return 0 }
+func (s *schedule) initial() int { return s.q[0] }
+func (s *schedule) servingAt(t int) int {
+	return s.q[max(0, min(t, len(s.q)-1))]
+}
+func (s *schedule) next(t int) int { return t + 1 }
+func (s *schedule) decide(t, _ int, _ float64, _ bool) int {
+	return s.q[min(t, len(s.q)-1)]
+}
