@@ -179,51 +179,69 @@ func statLatSurv(x, mu, pw, theta float64) float64 {
 // backlog, then the queue in front of it, then the service. Integrating the survival of W+E (or W) over D has a
 // closed form: for Y = W+E, P(Y > y) = (1-A) e^(-mu y) + A e^(-theta y) with A = pw mu / (mu - theta), and 1 for y < 0.
 func backlogSurv(x, a, b, mu, pw, theta float64, withService bool) float64 {
-	// Terms of P(Y > y) = sum of weight * e^(-rate y) for y >= 0.
-	var w [2]float64
-	var k [2]float64
-	nt := 0
+	var t backlogTerms
+	t.set(a, b, mu, pw, theta, withService)
+	return t.surv(x)
+}
+
+// backlogTerms holds what backlogSurv needs that does not depend on x, so that a second's edges share it.
+type backlogTerms struct {
+	a, b, width float64
+	n           int
+	w, k, phiW  [2]float64 // P(Y > y) = sum w e^(-k y); phiW = phi(k * width)
+	atZero      float64    // P(Y > 0)
+}
+
+func (t *backlogTerms) set(a, b, mu, pw, theta float64, withService bool) {
+	t.a, t.b, t.width = a, b, b-a
 	if withService {
 		if math.Abs(theta-mu) < 1e-9*mu {
 			theta = mu * (1 + 1e-6) // the closed form's limit, approached
 		}
 		A := pw * mu / (mu - theta)
-		w[0], k[0], w[1], k[1], nt = 1-A, mu, A, theta, 2
+		t.w, t.k, t.n, t.atZero = [2]float64{1 - A, A}, [2]float64{mu, theta}, 2, 1
 	} else {
-		w[0], k[0], nt = pw, theta, 1
+		t.w, t.k, t.n, t.atZero = [2]float64{pw}, [2]float64{theta}, 1, pw
 	}
-	surv := func(y float64) float64 { // P(Y > y)
-		if y < 0 {
+	for i := range t.n {
+		t.phiW[i] = phi(t.k[i] * t.width)
+	}
+}
+
+func (t *backlogTerms) surv(x float64) float64 {
+	if t.width < 1e-9 {
+		y := x - t.a
+		switch {
+		case y < 0:
 			return 1
-		}
-		if !withService && y == 0 {
-			return pw
+		case y == 0:
+			return t.atZero
 		}
 		v := 0.0
-		for i := range nt {
-			v += w[i] * math.Exp(-k[i]*y)
+		for i := range t.n {
+			v += t.w[i] * math.Exp(-t.k[i]*y)
 		}
-		return v
-	}
-	width := b - a
-	if width < 1e-9 {
-		return min(1, surv(x-a))
+		return min(1, v)
 	}
 	// (1/width) * integral of P(Y > y) for y from x-b to x-a.
-	lo, hi := x-b, x-a
+	lo, hi := x-t.b, x-t.a
 	if hi <= 0 {
 		return 1
 	}
 	total := 0.0
 	if lo < 0 {
-		total += -lo // P(Y > y) = 1 for y < 0
-		lo = 0
+		total = -lo // P(Y > y) = 1 for y < 0
+		for i := range t.n {
+			// integral of e^(-k y) over [0, hi] = hi phi(k hi)
+			total += t.w[i] * hi * phi(t.k[i]*hi)
+		}
+	} else {
+		for i := range t.n {
+			// integral of e^(-k y) over [lo, lo+width] = e^(-k lo) width phi(k width)
+			total += t.w[i] * math.Exp(-t.k[i]*lo) * t.width * t.phiW[i]
+		}
 	}
-	for i := range nt {
-		// integral of e^(-k y) over [lo, hi] = e^(-k lo) (1 - e^(-k (hi-lo))) / k
-		total += w[i] * math.Exp(-k[i]*lo) * (hi - lo) * phi(k[i]*(hi-lo))
-	}
-	return min(1, max(0, total/width))
+	return min(1, max(0, total/t.width))
 }
 
 // queue is one contender's app: the number of requests in the system, carried from second to second.
@@ -420,7 +438,7 @@ func (ts *erlangTables) get(c int) *erlangTable {
 // of a minute's requests above the objective is then exact, and quantiles between edges are interpolated on the
 // logarithm of the survival function, which is exact for exponential tails.
 const (
-	edgesPerOctave = 4
+	edgesPerOctave = 3
 	nEdges         = 128
 	objEdge        = 64 // index of the edge equal to the objective
 )
@@ -442,12 +460,12 @@ func newGrid(objective, mu float64) *grid {
 }
 
 // latSurvAt is d.latSurv at edge j, with the service part taken from the table: one exponential per edge in the
-// stationary regime.
-func (g *grid) latSurvAt(d *dist, j int) float64 {
+// stationary regime; bt holds the backlog share's constants (set when d.fluid > 0).
+func (g *grid) latSurvAt(d *dist, bt *backlogTerms, j int) float64 {
 	x := g.x[j]
 	s := d.over
 	if d.fluid > 0 {
-		s += d.fluid * backlogSurv(x, d.d0, d.d1, d.mu, d.cpw, d.ctheta, true)
+		s += d.fluid * bt.surv(x)
 	}
 	if st := d.statShare(); st > 0 {
 		em := g.eMu[j]
@@ -522,9 +540,15 @@ func (g *grid) fillLatency(d *dist, s *secondHist) {
 		tail = max(tail, math.Log(pw/5e-4)/d.theta)
 	}
 	hi := 7.6*svc + tail // P(E > 7.6 svc) = 0.0005
-	s.lo, s.hi = min(g.floor(lo), objEdge), max(g.ceil(hi), objEdge)
+	// Edges below lo count nobody (P > 0.75 there), above hi everybody (P < 0.0005): the objective's edge is
+	// exact whenever it lies between, and otherwise off by at most those amounts.
+	s.lo, s.hi = g.floor(lo), g.ceil(hi)
+	var bt backlogTerms
+	if d.fluid > 0 {
+		bt.set(d.d0, d.d1, d.mu, d.cpw, d.ctheta, true)
+	}
 	for j := s.lo; j <= s.hi; j++ {
-		s.le[j] = d.lambda * (1 - g.latSurvAt(d, j))
+		s.le[j] = d.lambda * (1 - g.latSurvAt(d, &bt, j))
 	}
 }
 
@@ -557,8 +581,20 @@ func (g *grid) fillWait(d *dist, s *secondHist) {
 		return
 	}
 	s.lo, s.hi = g.floor(lo), g.ceil(hi)
+	var bt backlogTerms
+	if d.fluid > 0 {
+		bt.set(d.d0, d.d1, d.mu, d.cpw, d.ctheta, false)
+	}
 	for j := s.lo; j <= s.hi; j++ {
-		s.le[j] = d.lambda * (1 - d.waitSurv(g.x[j]))
+		x := g.x[j]
+		w := d.over
+		if d.fluid > 0 {
+			w += d.fluid * bt.surv(x)
+		}
+		if st := d.statShare(); st > 0 && d.pw > 0 {
+			w += st * d.pw * math.Exp(-d.theta*x)
+		}
+		s.le[j] = d.lambda * (1 - min(1, w))
 	}
 	s.below = s.le[s.lo]
 }

@@ -175,3 +175,26 @@ func TestModelValidateNamesEveryProblem(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// The per-second path allocates nothing once its tables exist: a 7-day trace is 604,800 of them per contender.
+func TestSecondAllocatesNothing(t *testing.T) {
+	p := DefaultModel().params()
+	g := newGrid(p.objective, p.mu)
+	a := newApp(p, g, true)
+	f := fleet{quantity: 5, serving: 5, boot: 45, ready: make([]int, 0, 16)}
+	a.q.ahead = &f
+	var h hist
+	rates := []float64{30, 61, 45, 80, 12, 47}
+	for i := range 600 { // warm up: tables for the counts used
+		a.second(i, rates[i%len(rates)], 5)
+	}
+	i := 600
+	allocs := testing.AllocsPerRun(2000, func() {
+		e := a.second(i, rates[i%len(rates)]+float64(i%7), 5)
+		h.add(&e.lat)
+		i++
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per second, want 0", allocs)
+	}
+}

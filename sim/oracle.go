@@ -37,9 +37,9 @@ func (nt *needTable) dynos(lambda float64) int {
 
 // minuteNeed is the count a minute needs at a constant count: the smallest n for which at most 5% of the minute's
 // requests take longer than the objective. A minute of one rate needs what that rate needs (needTable); a minute
-// whose rate varies from second to second is run through the model at each candidate count, twice over (the first
-// pass lets the queue settle into the minute's pattern), so that a busy second is judged with the queue the seconds
-// around it leave, as the model will judge it.
+// whose rate varies from second to second is run through the model at each candidate count (the queue
+// starts with the queue the minute's mean rate holds in steady state), so that a busy second is judged with the
+// queue the seconds before it leave, as the model will judge it.
 func (nt *needTable) minuteNeed(rates []float64) int {
 	total, peak, same := 0.0, 0.0, true
 	for _, r := range rates {
@@ -54,18 +54,19 @@ func (nt *needTable) minuteNeed(rates []float64) int {
 		return nt.dynos(peak)
 	}
 	p := nt.p
+	mean := total / float64(len(rates))
 	hi := nt.dynos(peak) // enough for every second on its own
 	var d dist
-	for n := max(1, int(total/float64(len(rates))/p.capacity)); n < hi; n++ {
+	for n := max(1, int(mean/p.capacity), nt.dynos(mean)-1); n < hi; n++ {
+		c := n * p.perDyno
 		q := queue{p: p, tables: nt.tables}
+		if rho := mean / (float64(c) * p.mu); rho < 1 {
+			q.x = float64(c)*rho + erlangC(c, mean/p.mu)*rho/(1-rho) // the M/M/c mean at the minute's mean rate
+		}
 		above := 0.0
-		for pass := range 2 {
-			for _, r := range rates {
-				q.step(r, n, &d)
-				if pass == 1 {
-					above += r * d.latSurv(p.objective)
-				}
-			}
+		for _, r := range rates {
+			q.step(r, n, &d)
+			above += r * d.latSurv(p.objective)
 		}
 		if above <= 0.05*total {
 			return n
@@ -88,13 +89,15 @@ func Static(lo, hi int) Contender {
 				n = max(n, need.minuteNeed(rc.rates[m*60:min(len(rc.rates), (m+1)*60)]))
 			}
 			n = clamp(n, lo, hi)
+			var res Result
 			for range repairRounds {
-				res, err := simulate(rc.ctx, rc, fixedSchedule([]int{n}), Options{})
+				var err error
+				res, err = simulate(rc.ctx, rc, fixedSchedule([]int{n}), rc.opt)
 				if err != nil {
 					return nil, err
 				}
 				if res.BreachMinutes == 0 || (hi > 0 && n >= hi) {
-					break
+					return &schedule{q: []int{n}, res: &res}, nil
 				}
 				n++
 			}
@@ -149,13 +152,18 @@ func Oracle(lo, hi int) Contender {
 				}
 			}
 			q := slidingMax(need, rc.params.boot)
+			opt := rc.opt
+			opt.Series = true // the repair needs the minutes' verdicts
 			for range repairRounds {
-				res, err := simulate(rc.ctx, rc, fixedSchedule(q), Options{Series: true})
+				res, err := simulate(rc.ctx, rc, fixedSchedule(q), opt)
 				if err != nil {
 					return nil, err
 				}
 				if res.BreachMinutes == 0 {
-					break
+					if !rc.opt.Series && !rc.opt.PerSecond {
+						res.Series = nil
+					}
+					return &schedule{q: q, res: &res}, nil
 				}
 				bumped := false
 				for m, br := range res.Series.Breach {
@@ -212,8 +220,12 @@ func clamp(v, lo, hi int) int {
 	return max(v, lo)
 }
 
-// schedule is a controller that sets a precomputed quantity every second (the last entry holds to the end).
-type schedule struct{ q []int }
+// schedule is a controller that sets a precomputed quantity every second (the last entry holds to the end). res,
+// when set, is the result of running it already (the verification of static and oracle), which the runner reuses.
+type schedule struct {
+	q   []int
+	res *Result
+}
 
 func (s *schedule) first() int   { return 0 }
 func (s *schedule) initial() int { return s.q[0] }
