@@ -155,56 +155,83 @@ func (p panel) pyLog(v, lo, hi float64) float64 {
 	return p.y + p.h - p.h*math.Log(v/lo)/math.Log(hi/lo)
 }
 
+// canvas is what the chart is drawn on: an SVG document or a PNG image. Coordinates are pixels from the top left.
+type canvas interface {
+	rect(x, y, w, h float64, fill, stroke string)
+	line(x1, y1, x2, y2 float64, stroke string, width float64, dashed bool)
+	polyline(pts []point, stroke string, width float64)
+	fill(pts []point, color string) // a closed polygon
+	text(x, y float64, s string, o textOpts)
+}
+
+type point struct{ x, y float64 }
+
+type textOpts struct {
+	size   float64
+	anchor string // "start", "middle" or "end"
+	color  string
+	bold   bool
+	rotate bool // rotated a quarter turn counter-clockwise, about (x, y)
+}
+
+func chartHeight() int { return chartTop + 3*chartPanelH + 2*chartVGap + 60 }
+
+// draw draws the whole chart on c.
+func (cd *chartData) draw(c canvas, rep *Report) {
+	c.rect(0, 0, chartW, float64(chartHeight()), "#ffffff", "")
+	c.text(chartLeft, 22, fmt.Sprintf("%s: %s over %s", filepath.Base(rep.Trace), strings.Join(colNames(cd), " beside "),
+		dur(float64(rep.Seconds))), textOpts{size: 15, bold: true})
+	c.text(chartLeft, 42, fmt.Sprintf("scale %g, %g req/s per dyno, boot %s, objective p95 %s; each point is the maximum over %s",
+		rep.Scale, rep.Model.Capacity, dur(rep.Model.Boot), dur(rep.Model.Objective), dur(cd.perBucket*60)), textOpts{color: "#444444"})
+	for ci := range cd.cols {
+		col := &cd.cols[ci]
+		ps := cd.panels(ci)
+		n := len(col.p95)
+		r := col.res
+		c.text(ps[0].x, chartTop-12, col.name, textOpts{size: 14, bold: true})
+		c.text(ps[0].x+ps[0].w, chartTop-12, fmt.Sprintf("%d breach min, %.0f dyno-h, %d events", r.BreachMinutes, r.DynoHours, r.ScaleEvents),
+			textOpts{anchor: "end", color: "#444444"})
+		// Panel 1: load and serving capacity.
+		p := ps[0]
+		frame(c, p, "requests/s", cd.maxRate)
+		steps(c, p, n, func(b int) float64 { return p.py(col.rate[b], cd.maxRate) }, "#9ecae1")
+		c.polyline(curve(p, n, func(b int) float64 { return p.py(col.serving[b]*cd.capacity, cd.maxRate) }), "#08519c", 1.3)
+		legend(c, p, [][2]string{{"#9ecae1", "load"}, {"#08519c", "serving capacity"}})
+		// Panel 2: dynos, serving and booting stacked.
+		p = ps[1]
+		frame(c, p, "dynos", cd.maxDynos)
+		steps(c, p, n, func(b int) float64 { return p.py(col.total[b], cd.maxDynos) }, "#fdae6b")
+		steps(c, p, n, func(b int) float64 { return p.py(col.serving[b], cd.maxDynos) }, "#e6550d")
+		legend(c, p, [][2]string{{"#e6550d", "serving"}, {"#fdae6b", "booting"}})
+		// Panel 3: p95 latency per minute against the objective, log scale; breach minutes marked below.
+		p = ps[2]
+		logFrame(c, p, cd.latLo, cd.latHi)
+		c.polyline(curve(p, n, func(b int) float64 { return p.pyLog(math.Max(col.p95[b], cd.latLo), cd.latLo, cd.latHi) }), "#31a354", 1.3)
+		oy := p.pyLog(cd.objective, cd.latLo, cd.latHi)
+		c.line(p.x, oy, p.x+p.w, oy, "#d62728", 1.2, true)
+		for b, br := range col.breach {
+			if br {
+				x := p.px(b, n)
+				c.line(x, p.y+p.h+3, x, p.y+p.h+9, "#d62728", math.Max(1, p.w/float64(n)), false)
+			}
+		}
+		legend(c, p, [][2]string{{"#31a354", "p95 latency"}, {"#d62728", "objective, breach minutes"}})
+		timeAxis(c, p, rep.Seconds)
+	}
+}
+
 // WriteSVG draws the chart as a self-contained SVG.
 func WriteSVG(w io.Writer, rep *Report) error {
 	cd, err := newChartData(rep)
 	if err != nil {
 		return err
 	}
-	height := chartTop + 3*chartPanelH + 2*chartVGap + 60
-	bw := &errWriter{w: w}
-	bw.printf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", chartW, height, chartW, height)
-	bw.printf(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
-	bw.printf(`<text x="%d" y="22" font-size="15" font-weight="bold">%s: %s over %s</text>`+"\n", chartLeft, xmlEscape(filepath.Base(rep.Trace)),
-		xmlEscape(strings.Join(colNames(cd), " beside ")), xmlEscape(dur(float64(rep.Seconds))))
-	bw.printf(`<text x="%d" y="42" fill="#444">scale %g, %g req/s per dyno, boot %s, objective p95 %s; each point is the maximum over %s</text>`+"\n",
-		chartLeft, rep.Scale, rep.Model.Capacity, dur(rep.Model.Boot), dur(rep.Model.Objective), dur(cd.perBucket*60))
-	for ci, c := range cd.cols {
-		ps := cd.panels(ci)
-		n := len(c.p95)
-		r := c.res
-		bw.printf(`<text x="%.1f" y="%d" font-size="14" font-weight="bold">%s</text>`+"\n", ps[0].x, chartTop-10, xmlEscape(c.name))
-		bw.printf(`<text x="%.1f" y="%d" text-anchor="end" fill="#444">%d breach min, %.0f dyno-h, %d events</text>`+"\n",
-			ps[0].x+ps[0].w, chartTop-10, r.BreachMinutes, r.DynoHours, r.ScaleEvents)
-		// Panel 1: load and serving capacity.
-		p := ps[0]
-		frame(bw, p, "requests/s", cd.maxRate)
-		area(bw, p, n, func(b int) float64 { return p.py(c.rate[b], cd.maxRate) }, "#9ecae1")
-		line(bw, p, n, func(b int) float64 { return p.py(c.serving[b]*cd.capacity, cd.maxRate) }, "#08519c", "")
-		legend(bw, p, [][2]string{{"#9ecae1", "load"}, {"#08519c", "serving capacity"}})
-		// Panel 2: dynos, serving and booting stacked.
-		p = ps[1]
-		frame(bw, p, "dynos", cd.maxDynos)
-		area(bw, p, n, func(b int) float64 { return p.py(c.total[b], cd.maxDynos) }, "#fdae6b")
-		area(bw, p, n, func(b int) float64 { return p.py(c.serving[b], cd.maxDynos) }, "#e6550d")
-		legend(bw, p, [][2]string{{"#e6550d", "serving"}, {"#fdae6b", "booting"}})
-		// Panel 3: p95 latency per minute against the objective, log scale; breach minutes marked below.
-		p = ps[2]
-		logFrame(bw, p, cd.latLo, cd.latHi)
-		line(bw, p, n, func(b int) float64 { return p.pyLog(math.Max(c.p95[b], cd.latLo), cd.latLo, cd.latHi) }, "#31a354", "")
-		oy := p.pyLog(cd.objective, cd.latLo, cd.latHi)
-		bw.printf(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#d62728" stroke-dasharray="6 4"/>`+"\n", p.x, oy, p.x+p.w, oy)
-		for b, br := range c.breach {
-			if br {
-				x := p.px(b, n)
-				bw.printf(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#d62728" stroke-width="%.1f"/>`+"\n", x, p.y+p.h+3, x, p.y+p.h+9, math.Max(1, p.w/float64(n)))
-			}
-		}
-		legend(bw, p, [][2]string{{"#31a354", "p95 latency"}, {"#d62728", "objective, breach minutes"}})
-		timeAxis(bw, p, rep.Seconds)
-	}
-	bw.printf("</svg>\n")
-	return bw.err
+	sc := &svgCanvas{w: w}
+	sc.printf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
+		chartW, chartHeight(), chartW, chartHeight())
+	cd.draw(sc, rep)
+	sc.printf("</svg>\n")
+	return sc.err
 }
 
 func colNames(cd *chartData) []string {
@@ -215,29 +242,27 @@ func colNames(cd *chartData) []string {
 	return out
 }
 
-func frame(bw *errWriter, p panel, label string, top float64) {
-	bw.printf(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#bbb"/>`+"\n", p.x, p.y, p.w, p.h)
+func frame(c canvas, p panel, label string, top float64) {
+	c.rect(p.x, p.y, p.w, p.h, "", "#bbbbbb")
 	for _, f := range []float64{0, 0.5, 1} {
 		y := p.py(f*top, top)
-		bw.printf(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#eee"/>`+"\n", p.x, y, p.x+p.w, y)
-		bw.printf(`<text x="%.1f" y="%.1f" text-anchor="end" fill="#444">%s</text>`+"\n", p.x-4, y+4, trimNum(f*top))
+		c.line(p.x, y, p.x+p.w, y, "#eeeeee", 1, false)
+		c.text(p.x-4, y+4, trimNum(f*top), textOpts{anchor: "end", color: "#444444"})
 	}
-	bw.printf(`<text x="%.1f" y="%.1f" fill="#444" transform="rotate(-90 %.1f %.1f)" text-anchor="middle">%s</text>`+"\n",
-		p.x-48, p.y+p.h/2, p.x-48, p.y+p.h/2, label)
+	c.text(p.x-48, p.y+p.h/2, label, textOpts{anchor: "middle", color: "#444444", rotate: true})
 }
 
-func logFrame(bw *errWriter, p panel, lo, hi float64) {
-	bw.printf(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#bbb"/>`+"\n", p.x, p.y, p.w, p.h)
+func logFrame(c canvas, p panel, lo, hi float64) {
+	c.rect(p.x, p.y, p.w, p.h, "", "#bbbbbb")
 	for v := math.Pow(10, math.Ceil(math.Log10(lo))); v <= hi; v *= 10 {
 		y := p.pyLog(v, lo, hi)
-		bw.printf(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#eee"/>`+"\n", p.x, y, p.x+p.w, y)
-		bw.printf(`<text x="%.1f" y="%.1f" text-anchor="end" fill="#444">%s</text>`+"\n", p.x-4, y+4, dur(v))
+		c.line(p.x, y, p.x+p.w, y, "#eeeeee", 1, false)
+		c.text(p.x-4, y+4, dur(v), textOpts{anchor: "end", color: "#444444"})
 	}
-	bw.printf(`<text x="%.1f" y="%.1f" fill="#444" transform="rotate(-90 %.1f %.1f)" text-anchor="middle">p95 latency</text>`+"\n",
-		p.x-52, p.y+p.h/2, p.x-52, p.y+p.h/2)
+	c.text(p.x-52, p.y+p.h/2, "p95 latency", textOpts{anchor: "middle", color: "#444444", rotate: true})
 }
 
-func timeAxis(bw *errWriter, p panel, seconds int) {
+func timeAxis(c canvas, p panel, seconds int) {
 	unit, name := 3600.0, "h"
 	if seconds > 3*86400 {
 		unit, name = 86400, "d"
@@ -247,38 +272,34 @@ func timeAxis(bw *errWriter, p panel, seconds int) {
 	span := float64(seconds) / unit
 	step := niceCeil(span / 8)
 	for v := 0.0; v <= span; v += step {
-		x := p.x + p.w*v/span
-		bw.printf(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#444">%s%s</text>`+"\n", x, p.y+p.h+24, trimNum(v), name)
+		c.text(p.x+p.w*v/span, p.y+p.h+24, trimNum(v)+name, textOpts{anchor: "middle", color: "#444444"})
 	}
 }
 
-func area(bw *errWriter, p panel, n int, y func(int) float64, fill string) {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "M%.1f,%.1f", p.x, p.y+p.h)
+// steps fills the area under a step series (one step per bucket).
+func steps(c canvas, p panel, n int, y func(int) float64, color string) {
+	pts := []point{{p.x, p.y + p.h}}
 	for b := range n {
 		x0, x1 := p.x+p.w*float64(b)/float64(n), p.x+p.w*float64(b+1)/float64(n)
-		fmt.Fprintf(&sb, " L%.1f,%.1f L%.1f,%.1f", x0, y(b), x1, y(b))
+		pts = append(pts, point{x0, y(b)}, point{x1, y(b)})
 	}
-	fmt.Fprintf(&sb, " L%.1f,%.1f Z", p.x+p.w, p.y+p.h)
-	bw.printf(`<path d="%s" fill="%s" stroke="none"/>`+"\n", sb.String(), fill)
+	pts = append(pts, point{p.x + p.w, p.y + p.h})
+	c.fill(pts, color)
 }
 
-func line(bw *errWriter, p panel, n int, y func(int) float64, stroke, dash string) {
-	var sb strings.Builder
+func curve(p panel, n int, y func(int) float64) []point {
+	pts := make([]point, n)
 	for b := range n {
-		cmd := "L"
-		if b == 0 {
-			cmd = "M"
-		}
-		fmt.Fprintf(&sb, "%s%.1f,%.1f ", cmd, p.px(b, n), y(b))
+		pts[b] = point{p.px(b, n), y(b)}
 	}
-	bw.printf(`<path d="%s" fill="none" stroke="%s" stroke-width="1.3"%s/>`+"\n", strings.TrimSpace(sb.String()), stroke, dash)
+	return pts
 }
 
-func legend(bw *errWriter, p panel, items [][2]string) {
+func legend(c canvas, p panel, items [][2]string) {
 	x := p.x + 8
 	for _, it := range items {
-		bw.printf(`<rect x="%.1f" y="%.1f" width="10" height="10" fill="%s"/><text x="%.1f" y="%.1f">%s</text>`+"\n", x, p.y+6, it[0], x+14, p.y+15, xmlEscape(it[1]))
+		c.rect(x, p.y+6, 10, 10, it[0], "")
+		c.text(x+14, p.y+15, it[1], textOpts{})
 		x += 24 + 7*float64(len(it[1]))
 	}
 }
@@ -290,23 +311,80 @@ func trimNum(v float64) string {
 	return fmt.Sprintf("%.2g", v)
 }
 
-func xmlEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
-}
-
-// errWriter keeps the first write error so drawing code stays linear.
-type errWriter struct {
+// svgCanvas writes SVG elements, keeping the first write error so drawing code stays linear.
+type svgCanvas struct {
 	w   io.Writer
 	err error
 }
 
-func (e *errWriter) printf(format string, a ...any) {
-	if e.err == nil {
-		_, e.err = fmt.Fprintf(e.w, format, a...)
+func (s *svgCanvas) printf(format string, a ...any) {
+	if s.err == nil {
+		_, s.err = fmt.Fprintf(s.w, format, a...)
 	}
 }
 
-// WritePNG is not drawn yet.
-func WritePNG(w io.Writer, rep *Report) error {
-	return errors.New("png charts are not supported yet: use .svg")
+func (s *svgCanvas) rect(x, y, w, h float64, fill, stroke string) {
+	if fill == "" {
+		fill = "none"
+	}
+	st := ""
+	if stroke != "" {
+		st = fmt.Sprintf(` stroke="%s"`, stroke)
+	}
+	s.printf(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"%s/>`+"\n", x, y, w, h, fill, st)
+}
+
+func (s *svgCanvas) line(x1, y1, x2, y2 float64, stroke string, width float64, dashed bool) {
+	dash := ""
+	if dashed {
+		dash = ` stroke-dasharray="6 4"`
+	}
+	s.printf(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="%.1f"%s/>`+"\n", x1, y1, x2, y2, stroke, width, dash)
+}
+
+func (s *svgCanvas) path(pts []point, closed bool) string {
+	var sb strings.Builder
+	for i, p := range pts {
+		cmd := "L"
+		if i == 0 {
+			cmd = "M"
+		}
+		fmt.Fprintf(&sb, "%s%.1f,%.1f ", cmd, p.x, p.y)
+	}
+	if closed {
+		sb.WriteString("Z")
+	}
+	return strings.TrimSpace(sb.String())
+}
+
+func (s *svgCanvas) polyline(pts []point, stroke string, width float64) {
+	s.printf(`<path d="%s" fill="none" stroke="%s" stroke-width="%.1f"/>`+"\n", s.path(pts, false), stroke, width)
+}
+
+func (s *svgCanvas) fill(pts []point, color string) {
+	s.printf(`<path d="%s" fill="%s" stroke="none"/>`+"\n", s.path(pts, true), color)
+}
+
+func (s *svgCanvas) text(x, y float64, str string, o textOpts) {
+	attrs := ""
+	if o.size > 0 {
+		attrs += fmt.Sprintf(` font-size="%g"`, o.size)
+	}
+	if o.anchor != "" && o.anchor != "start" {
+		attrs += fmt.Sprintf(` text-anchor="%s"`, o.anchor)
+	}
+	if o.color != "" {
+		attrs += fmt.Sprintf(` fill="%s"`, o.color)
+	}
+	if o.bold {
+		attrs += ` font-weight="bold"`
+	}
+	if o.rotate {
+		attrs += fmt.Sprintf(` transform="rotate(-90 %.1f %.1f)"`, x, y)
+	}
+	s.printf(`<text x="%.1f" y="%.1f"%s>%s</text>`+"\n", x, y, attrs, xmlEscape(str))
+}
+
+func xmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
 }

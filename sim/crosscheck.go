@@ -24,7 +24,7 @@ type CheckScenario struct {
 type CheckResult struct {
 	Scenario        string  `json:"scenario"`
 	Requests        int     `json:"requests"`
-	Minutes         int     `json:"minutes"`
+	Minutes         int     `json:"minutes"`                 // compared: minutes with at least 200 requests
 	MedianMinuteErr float64 `json:"median_minute_p95_error"` // median over minutes of |model-DES|/DES of the minute's p95
 	P90MinuteErr    float64 `json:"p90_minute_p95_error"`
 	// NoiseMedianErr is the same median for two request simulations with different seeds: how far apart the
@@ -58,13 +58,14 @@ func CrossCheck(ctx context.Context, scenarios []CheckScenario, seed uint64) ([]
 		model := res[0]
 		des := newRequestSim(m.params(), sc.Rates, sc.Serving, seed).run()
 		other := newRequestSim(m.params(), sc.Rates, sc.Serving, seed+1000).run()
-		cr := CheckResult{Scenario: sc.Name, Requests: des.requests, Minutes: len(des.minutes),
+		cr := CheckResult{Scenario: sc.Name, Requests: des.requests,
 			P95Model: model.P95, P95DES: des.p95, P99Model: model.P99, P99DES: des.p99, BreachModel: model.BreachMinutes}
 		var errs, noise []float64
 		for i, dm := range des.minutes {
 			if dm.requests < 200 {
 				continue
 			}
+			cr.Minutes++
 			mp := float64(model.Series.P95[i])
 			errs = append(errs, math.Abs(mp-dm.p95)/dm.p95)
 			noise = append(noise, math.Abs(other.minutes[i].p95-dm.p95)/dm.p95)

@@ -1,13 +1,23 @@
-// Command simulate measures and tunes the backtest simulator: by default it times a 7-day trace at one-second
-// resolution through dynopilot and every comparison contender; -crosscheck prints the model's agreement with the
-// request-by-request simulation; -tune searches policy settings against the anchors and the oracle.
+// Command simulate measures and tunes the backtest simulator (package sim).
+//
+//	go run ./bench/simulate                  time a 7-day one-second trace through dynopilot and every contender
+//	go run ./bench/simulate -crosscheck      the model against the request-by-request simulation (README numbers)
+//	go run ./bench/simulate -tables          the comparison table for every shared trace (README numbers)
+//	go run ./bench/simulate -tune -set ...   search policy settings against the anchors and the oracle
+//	go run ./bench/simulate run --trace ...  the same as `dynopilot simulate`
+//
+// The speed goal: a 7-day trace at one-second resolution with one policy and all presets in under 5 s.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,40 +31,207 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func main() {
 	var (
-		doTune  = flag.Bool("tune", false, "search settings (-set KEY=a|b ...) over -trace FILE:SCALE ...")
-		envFile = flag.String("env-file", "", "base POLICY_0_ settings")
-		window  = flag.Duration("window", 30*time.Second, "reading window")
-		delay   = flag.Duration("delay", 15*time.Second, "reading delay")
-		reading = flag.String("reading", "latency", "reading kind")
-		sets    multi
-		traces  multi
+		doTune     = flag.Bool("tune", false, "search settings (-set KEY=a|b ...) over -trace FILE:SCALE ...")
+		doCheck    = flag.Bool("crosscheck", false, "print the model's agreement with the request-by-request simulation")
+		doTables   = flag.Bool("tables", false, "print the comparison table (markdown) for every trace in -traces at its README scale")
+		traceDir   = flag.String("traces", "/work/shared/traces", "directory of the shared traces")
+		envFile    = flag.String("env-file", "sim/testdata/recommended.env", "POLICY_0_ settings for dynopilot")
+		runs       = flag.Int("n", 3, "benchmark runs")
+		window     = flag.Duration("window", 30*time.Second, "reading window")
+		delay      = flag.Duration("delay", 15*time.Second, "reading delay")
+		reading    = flag.String("reading", "latency", "reading kind")
+		sets       multi
+		traceFlags multi
 	)
 	flag.Var(&sets, "set", "KEY=v1|v2|... (repeatable)")
-	flag.Var(&traces, "trace", "FILE:SCALE (repeatable)")
+	flag.Var(&traceFlags, "trace", "FILE:SCALE (repeatable)")
 	flag.Parse()
 	ctx := context.Background()
 	if flag.NArg() > 0 && flag.Arg(0) == "run" {
 		os.Exit(sim.Command(ctx, flag.Args()[1:], os.Environ(), os.Stdout, os.Stderr))
 	}
-	if *doTune {
-		base, err := readEnv(*envFile)
+	kind, err := sim.ParseReadingKind(*reading)
+	if err != nil {
+		fail(err)
+	}
+	r := sim.Reading{Kind: kind, Window: *window, Delay: *delay}
+	base, err := readEnv(*envFile)
+	if err != nil {
+		fail(err)
+	}
+	switch {
+	case *doTune:
+		ts, err := parseTraces(traceFlags)
 		if err != nil {
 			fail(err)
 		}
-		ts, err := parseTraces(traces)
-		if err != nil {
-			fail(err)
-		}
-		kind, err := sim.ParseReadingKind(*reading)
-		if err != nil {
-			fail(err)
-		}
-		r := sim.Reading{Kind: kind, Window: *window, Delay: *delay}
 		if err := tune(ctx, os.Stdout, base, sets, ts, sim.DefaultModel(), r); err != nil {
 			fail(err)
 		}
-		return
+	case *doCheck:
+		if err := crossCheck(ctx, *traceDir); err != nil {
+			fail(err)
+		}
+	case *doTables:
+		if err := tables(ctx, *traceDir, base, r); err != nil {
+			fail(err)
+		}
+	default:
+		if err := benchmark(ctx, *traceDir, base, r, *runs); err != nil {
+			fail(err)
+		}
 	}
+}
+
+// READMEScales are the scales the README's tables use: each trace scaled so the app needs several dynos at its
+// busy times (10 requests per second per dyno).
+var READMEScales = map[string]float64{
+	"nasa_jul1995_1min.csv":            50,
+	"worldcup98_0624_0630_1min.csv":    0.1,
+	"alibaba_ms2021_6d9c26b9_1min.csv": 0.5,
+	"azure_llm2023_code_1s.csv":        5,
+	"azure_llm2023_conv_1s.csv":        5,
+}
+
+// weekAtOneSecond is the WorldCup98 week (60 s steps) at one-second resolution: each second's count drawn from a
+// Poisson distribution at its minute's rate (seeded), scaled to need tens of dynos at the peaks.
+func weekAtOneSecond(dir string) (*sim.Trace, error) {
+	tr, err := sim.LoadTrace(filepath.Join(dir, "worldcup98_0624_0630_1min.csv"))
+	if err != nil {
+		return nil, err
+	}
+	tr = tr.Scaled(0.1)
+	rng := rand.New(rand.NewPCG(1998, 6))
+	out := &sim.Trace{Name: "worldcup98 week, 1 s Poisson", Step: 1, Scale: tr.Scale, Rates: make([]float64, len(tr.Rates))}
+	for i, mean := range tr.Rates {
+		out.Rates[i] = poisson(rng, mean)
+	}
+	return out, nil
+}
+
+func poisson(rng *rand.Rand, mean float64) float64 {
+	if mean < 30 { // Knuth's method
+		l, k, p := math.Exp(-mean), 0.0, 1.0
+		for {
+			p *= rng.Float64()
+			if p <= l {
+				return k
+			}
+			k++
+		}
+	}
+	return max(0, math.Round(mean+math.Sqrt(mean)*rng.NormFloat64()))
+}
+
+func benchmark(ctx context.Context, dir string, base []string, r sim.Reading, runs int) error {
+	tr, err := weekAtOneSecond(dir)
+	if err != nil {
+		return err
+	}
+	pc, err := sim.LoadPolicy(base, 0)
+	if err != nil {
+		return err
+	}
+	m := sim.DefaultModel()
+	cs, err := sim.Contenders(pc, m, r)
+	if err != nil {
+		return err
+	}
+	var times []time.Duration
+	var res []sim.Result
+	for range runs {
+		start := time.Now()
+		res, err = sim.Run(ctx, tr, m, cs, sim.Options{})
+		if err != nil {
+			return err
+		}
+		times = append(times, time.Since(start))
+	}
+	slices.Sort(times)
+	fmt.Printf("%s: %d seconds x %d contenders (%s), %d runs: best %v, median %v (goal: under 5s)\n", tr.Name, tr.Seconds(),
+		len(cs), names(res), runs, times[0].Round(time.Millisecond), times[len(times)/2].Round(time.Millisecond))
+	return sim.NewReport(tr, m, r, res).WriteTable(os.Stdout)
+}
+
+func names(res []sim.Result) string {
+	var n []string
+	for _, r := range res {
+		n = append(n, r.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+func crossCheck(ctx context.Context, dir string) error {
+	var traces []*sim.Trace
+	for _, name := range []string{"nasa_jul1995_1min.csv", "azure_llm2023_conv_1s.csv", "azure_llm2023_code_1s.csv"} {
+		tr, err := sim.LoadTrace(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		if tr.Seconds() > 86400 { // one day is plenty (and a day of NASA is 3 million requests)
+			tr.Rates = tr.Rates[86400 : 2*86400]
+		}
+		traces = append(traces, tr.Scaled(READMEScales[name]))
+	}
+	sc, err := sim.StandardScenarios(ctx, traces)
+	if err != nil {
+		return err
+	}
+	rs, err := sim.CrossCheck(ctx, sc, 1)
+	if err != nil {
+		return err
+	}
+	return sim.WriteCrossCheck(os.Stdout, rs)
+}
+
+func tables(ctx context.Context, dir string, base []string, r sim.Reading) error {
+	pc, err := sim.LoadPolicy(base, 0)
+	if err != nil {
+		return err
+	}
+	m := sim.DefaultModel()
+	cs, err := sim.Contenders(pc, m, r)
+	if err != nil {
+		return err
+	}
+	files := make([]string, 0, len(READMEScales))
+	for f := range READMEScales {
+		files = append(files, f)
+	}
+	slices.Sort(files)
+	for _, f := range files {
+		tr, err := sim.LoadTrace(filepath.Join(dir, f))
+		if err != nil {
+			return err
+		}
+		tr = tr.Scaled(READMEScales[f])
+		res, err := sim.Run(ctx, tr, m, cs, sim.Options{})
+		if err != nil {
+			return err
+		}
+		rep := sim.NewReport(tr, m, r, res)
+		oracle := rep.Result("oracle")
+		fmt.Printf("\n**%s** at scale %g (%s, peak %.0f req/s)\n\n", f, tr.Scale, time.Duration(tr.Seconds())*time.Second, tr.Peak())
+		fmt.Println("| contender | breach minutes | p95 | p99 | dyno-hours | vs oracle | cost | scale events |")
+		fmt.Println("|---|--:|--:|--:|--:|--:|--:|--:|")
+		for _, x := range res {
+			name := x.Name
+			if name == rep.BestAnchor {
+				name += " (best anchor)"
+			}
+			fmt.Printf("| %s | %d | %s | %s | %.1f | %+.0f%% | $%.2f | %d |\n", name, x.BreachMinutes, secs(x.P95), secs(x.P99),
+				x.DynoHours, 100*(x.DynoHours/oracle.DynoHours-1), x.Cost, x.ScaleEvents)
+		}
+	}
+	return nil
+}
+
+func secs(s float64) string {
+	d := time.Duration(s * 1e9)
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(10 * time.Millisecond).String()
 }
 
 func fail(err error) {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/dynopilot/dynopilot/sim"
 )
@@ -102,7 +103,20 @@ func tune(ctx context.Context, w io.Writer, base []string, sets []string, traces
 	}
 	var rows []tuneRow
 	for _, combo := range grid(sets) {
-		env := append(append([]string(nil), base...), prefixed(combo)...)
+		rr := r
+		var policySets []string
+		for _, kv := range combo {
+			if v, ok := strings.CutPrefix(kv, "WINDOW="); ok { // the reading's window, not a policy setting
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					return err
+				}
+				rr.Window = d
+				continue
+			}
+			policySets = append(policySets, kv)
+		}
+		env := append(append([]string(nil), base...), prefixed(policySets)...)
 		pc, err := sim.LoadPolicy(env, 0)
 		if err != nil {
 			fmt.Fprintf(w, "skip %v: %v\n", combo, err)
@@ -110,14 +124,18 @@ func tune(ctx context.Context, w io.Writer, base []string, sets []string, traces
 		}
 		row := tuneRow{settings: combo}
 		for i, t := range traces {
-			res, err := sim.Run(ctx, t.tr, m, []sim.Contender{sim.Engine("dynopilot", "dynopilot", pc, r)}, sim.Options{})
+			res, err := sim.Run(ctx, t.tr, m, []sim.Contender{sim.Engine("dynopilot", "dynopilot", pc, rr)}, sim.Options{})
 			if err != nil {
 				return err
 			}
-			row.breach = append(row.breach, res[0].BreachMinutes)
-			row.hours = append(row.hours, res[0].DynoHours)
-			// Each breach minute beyond the best anchor's costs as much as 1% of the oracle's dyno-hours.
-			row.score += float64(max(0, res[0].BreachMinutes-refs[i].anchorBreach+1)) + 100*(res[0].DynoHours/refs[i].oracleHours-1)
+			b, h := res[0].BreachMinutes, res[0].DynoHours
+			row.breach = append(row.breach, b)
+			row.hours = append(row.hours, h)
+			// The goal per trace: fewer breach minutes than the best anchor (no more when it has none), at no more
+			// dyno-hours than it. Missing it costs 10 points per breach minute and per 1% of dyno-hours over; then
+			// every 1% of dyno-hours above the oracle's costs a point.
+			allowed := max(0, refs[i].anchorBreach-1)
+			row.score += 10*float64(max(0, b-allowed)) + 1000*max(0, h/refs[i].anchorHours-1) + 100*(h/refs[i].oracleHours-1)
 		}
 		rows = append(rows, row)
 	}

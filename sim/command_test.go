@@ -1,0 +1,172 @@
+package sim_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/sim"
+)
+
+func runCommand(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = sim.Command(context.Background(), args, env, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+var webEnv = []string{"POLICY_0_MAX=30", "POLICY_0_TARGET=400ms", "HOME=/nowhere"}
+
+func TestCommandPrintsTheTableForEveryContender(t *testing.T) {
+	code, out, errs := runCommand(t, webEnv, "--trace", "testdata/azure_llm2023_conv_1s.csv", "--scale", "5")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range append([]string{"breach min", "dyno-hours", "cost (Standard-1X)", "scale events", "best anchor"}, sim.ContenderNames...) {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestCommandJSONAndChart(t *testing.T) {
+	dir := t.TempDir()
+	chart := filepath.Join(dir, "out.svg")
+	envFile := filepath.Join(dir, "policy.env")
+	if err := os.WriteFile(envFile, []byte("# web\nexport POLICY_0_MAX=30\nPOLICY_0_TARGET=\"400ms\"\nPOLICY_0_DOWN_STABILIZATION=3m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCommand(t, nil, "--trace", "testdata/nasa_jul1995_day2_1min.csv", "--scale", "50",
+		"--env-file", envFile, "--json", "--chart", chart, "--contenders", "dynopilot,judoscale,oracle")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep sim.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("--json output does not parse: %v\n%s", err, out)
+	}
+	if len(rep.Results) != 3 || rep.BestAnchor != "judoscale" || rep.Seconds != 86400 || rep.Scale != 50 {
+		t.Errorf("report: %d results, best anchor %q, %d seconds, scale %v", len(rep.Results), rep.BestAnchor, rep.Seconds, rep.Scale)
+	}
+	dp := rep.Result("dynopilot")
+	if dp == nil || dp.Settings["DOWN_STABILIZATION"] != "3m" || dp.DynoHours <= 0 || dp.Cost <= 0 {
+		t.Errorf("dynopilot result %+v: want the env file's settings, dyno-hours and cost", dp)
+	}
+	svg, err := os.ReadFile(chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(svg, new(struct{})); err != nil {
+		t.Errorf("chart is not well-formed XML: %v", err)
+	}
+	for _, want := range []string{"<svg", "dynopilot", "judoscale", "p95 latency", "booting"} {
+		if !bytes.Contains(svg, []byte(want)) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+}
+
+func TestCommandWritesAPNGChart(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.png")
+	code, _, errs := runCommand(t, webEnv, "--trace", "testdata/azure_llm2023_conv_1s.csv", "--scale", "5", "--chart", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("chart is not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 1280 || b.Dy() < 600 {
+		t.Errorf("chart is %v", b)
+	}
+	// Something was drawn: the load panel's fill colour appears.
+	found := false
+	for y := 0; y < img.Bounds().Dy() && !found; y += 2 {
+		for x := 0; x < img.Bounds().Dx(); x += 2 {
+			if r, g, b, _ := img.At(x, y).RGBA(); r>>8 == 0x9e && g>>8 == 0xca && b>>8 == 0xe1 {
+				found = true
+				break
+			}
+		}
+	}
+	if !found {
+		t.Error("no load area drawn in the PNG")
+	}
+}
+
+func TestCommandExitCodes(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	if err := os.WriteFile(bad, []byte("t_seconds,rate_per_second\n0,1\n60,2\n30,1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		code int
+		want string
+	}{
+		{"no trace", webEnv, nil, 2, "--trace is required"},
+		{"unknown flag", webEnv, []string{"--nope"}, 2, "flag provided but not defined"},
+		{"bad trace names the line", webEnv, []string{"--trace", bad}, 2, "bad.csv:4: t_seconds 30 is not after 60"},
+		{"missing trace file", webEnv, []string{"--trace", "testdata/none.csv"}, 1, "no such file"},
+		{"bad settings all at once", []string{"POLICY_0_MIN=x", "POLICY_0_TARGTE=1"}, []string{"--trace", "testdata/azure_llm2023_conv_1s.csv"}, 2, "POLICY_0_MIN"},
+		{"bad model", webEnv, []string{"--trace", "testdata/azure_llm2023_conv_1s.csv", "--objective", "100ms"}, 2, "p95 of the service time alone"},
+		{"bad reading", webEnv, []string{"--trace", "testdata/azure_llm2023_conv_1s.csv", "--reading", "cpu"}, 2, `reading "cpu"`},
+		{"bad chart name", webEnv, []string{"--trace", "testdata/azure_llm2023_conv_1s.csv", "--chart", "x.gif"}, 2, ".svg or .png"},
+		{"help", nil, []string{"-h"}, 0, "usage: dynopilot simulate"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errs := runCommand(t, c.env, c.args...)
+			if code != c.code || !strings.Contains(errs, c.want) {
+				t.Errorf("exit %d, stderr %q: want %d and %q", code, errs, c.code, c.want)
+			}
+		})
+	}
+	_, _, errs := runCommand(t, []string{"POLICY_0_MIN=x", "POLICY_0_TARGTE=1"}, "--trace", "testdata/azure_llm2023_conv_1s.csv")
+	for _, want := range []string{"POLICY_0_MIN", "POLICY_0_TARGTE", "POLICY_0_MAX"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("settings errors %q lack %s: every problem is reported at once", errs, want)
+		}
+	}
+}
+
+func TestLoadPolicyAppliesDefaultsAndNamesVariables(t *testing.T) {
+	pc, err := sim.LoadPolicy([]string{"POLICY_DEFAULT_MAX=12", "POLICY_DEFAULT_TARGET=300ms", "POLICY_0_TARGET=450ms",
+		"POLICY_1_MAX=99", "POLICY_0_INTERVAL=@every 20s"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.Policy.Max != 12 || pc.Policy.Target != 0.45 || pc.Interval != "@every 20s" {
+		t.Errorf("max %d target %v interval %q: want 12 (POLICY_DEFAULT_), 0.45 (the policy's own) and @every 20s",
+			pc.Policy.Max, pc.Policy.Target, pc.Interval)
+	}
+	if pc.Settings["MAX"] != "12" || pc.Settings["TARGET"] != "450ms" {
+		t.Errorf("settings shown %v", pc.Settings)
+	}
+	_, err = sim.LoadPolicy([]string{"POLICY_0_MAX=abc", "POLICY_0_INTERVAL=soon", "POLICY_0_TARGET=1s"}, 0)
+	var names []string
+	for _, e := range setting.Flatten(err) {
+		var se *setting.Error
+		if errors.As(e, &se) {
+			names = append(names, se.Name)
+		}
+	}
+	if got := strings.Join(names, ","); !strings.Contains(got, "POLICY_0_MAX") || !strings.Contains(got, "POLICY_0_INTERVAL") {
+		t.Errorf("errors name %q: want POLICY_0_MAX and POLICY_0_INTERVAL", got)
+	}
+}
