@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dynopilot/dynopilot/dynosize"
 )
 
 // ContenderNames are the contenders `dynopilot simulate` can run, in the order they are reported.
@@ -158,14 +160,19 @@ func Command(ctx context.Context, args []string, env []string, stdout, stderr io
 }
 
 // Contenders builds every contender for a policy: dynopilot (the policy itself), the anchors, static and oracle, the
-// last two within the policy's MIN and MAX.
+// last two within the policy's MIN and MAX and the dyno size's limit (SIZE_LIMIT when set).
 func Contenders(pc *PolicyConfig, m Model, r Reading) ([]Contender, error) {
 	anchors, err := Anchors(pc.Policy, m, r)
 	if err != nil {
 		return nil, err
 	}
+	limit := pc.Policy.SizeLimit
+	if limit <= 0 {
+		limit = dynosize.Limit(m.Size)
+	}
+	hi := min(pc.Policy.Max, limit)
 	out := []Contender{Engine("dynopilot", "dynopilot", pc, r)}
 	out = append(out, anchors...)
-	out = append(out, Static(pc.Policy.Min, pc.Policy.Max), Oracle(pc.Policy.Min, pc.Policy.Max))
+	out = append(out, Static(pc.Policy.Min, hi), Oracle(pc.Policy.Min, hi))
 	return out, nil
 }

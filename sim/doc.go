@@ -13,24 +13,29 @@
 // queue with c = n*k. (Heroku's router picks a dyno at random and each dyno queues for itself, which is worse at
 // the same utilisation: choose C and S for the concurrency your dynos really have.)
 //
-// Each second is in one of three regimes:
+// The state carried from second to second is x, the expected number of requests in the system (in service and
+// waiting). It follows the stationary-fluid balance dx/dt = λ - c/S * ρ(x), where ρ(x) is the utilisation at which a
+// stationary M/M/c queue holds x on average, so the servers deliver what such a queue would; each second solves it
+// implicitly (x' = x + λ - c/S ρ(x')), using a per-c table of the M/M/c mean against utilisation. Consequences:
 //
-//   - Below capacity (arrivals λ < n*C) with no backlog: stationary M/M/c. A request waits with the Erlang C
-//     probability Pw; the wait, when there is one, is exponential with rate c/S - λ, independent of the request's
-//     own service time, so P(latency > x) has a closed form (see statLatSurv). The mean queue does not jump to its
-//     steady value: it relaxes towards it with the M/M/c relaxation time S/(sqrt(c)-sqrt(λS))², so a load that has
-//     just risen close to capacity does not show the queue it would take minutes to build, and the waiting tail is
-//     scaled to the queue actually there (Little's law).
-//   - At or above capacity, or with a backlog: requests that cannot be served wait in a backlog B (with the queue
-//     already there). B changes by λ - n*C per second: it builds at the excess and drains at n*C - λ, exactly. A
-//     request arriving behind B waits B/(n*C) before its own service; B changes linearly through the second, so the
-//     second's arrivals wait amounts spread evenly between its start and end values.
-//   - No dyno serving: every arrival waits beyond any bound (the latency grid's top); the backlog keeps growing.
+//   - At a steady load x settles exactly at the M/M/c mean: queueing theory holds in steady state.
+//   - A burst raises x by its excess arrivals at once, and the seconds after it see that queue; a load that has just
+//     risen close to capacity shows the queue built so far, not the one it would take minutes to build.
+//   - Under a sustained overload ρ(x) tends to 1, so x builds at λ - n*C and drains at n*C - λ.
 //
-// Latency is service plus waiting. Each second's distribution is put on a fixed grid of latencies, four edges per
+// What the requests arriving in a second experience follows from x over the second. Up to the mean queue at 97%
+// utilisation they wait as in the stationary queue at utilisation ρ(x): with the Erlang C probability, for an
+// exponential time of rate c/S*(1-ρ), independently of their own exponential service, so P(latency > t) has a closed
+// form. Beyond it, the excess is a backlog they wait behind first: FIFO, they wait until everything ahead has been
+// served, counting the capacity each coming second will have (dynos already booting, or a known schedule), then as
+// in the queue at 97%. The backlog changes linearly through the second, so arrivals' delays spread evenly between
+// its start and end values. With no dyno serving, arrivals wait beyond any bound (the latency grid's top).
+//
+// Latency is service plus waiting. Each second's distribution is put on a fixed grid of latencies, three edges per
 // octave, with the objective exactly on an edge; minutes, readings and the whole run are sums of seconds, so the
-// share of a minute's requests above the objective is exact and quantiles are interpolated between edges on the
-// logarithm of the survival function (exact for exponential tails).
+// share of a minute's requests above the objective is exact (to within the 0.05% of a second's requests left off
+// the ends of its stretch of the grid) and quantiles are interpolated between edges on the logarithm of the
+// survival function, which is exact for exponential tails.
 //
 // A minute is a breach when more than 5% of its requests take longer than the objective: its p95 is above the
 // objective. p95 and p99 in the report are over every request of the run.

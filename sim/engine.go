@@ -91,11 +91,12 @@ func (e *engineController) decide(t, current int, value float64, ok bool) int {
 
 // Anchors are the comparison presets: the behaviour the anchors document, expressed as policy settings run by the
 // same engine wherever a setting expresses it (which shows the engine models them), plus one small wrapper where
-// none does (HPA's rate limit). They share the policy's MIN, MAX and SIZE_LIMIT and the model's reading delay.
+// none does (HPA's rate limit). They share the policy's MIN, MAX and SIZE_LIMIT and the model's reading delay, and
+// nothing else of the policy's, so tuning dynopilot cannot move them.
 // Thresholds come from the objective alone, so tuning dynopilot cannot move them: with L the p95 objective, F the
 // p95 of the service time alone (ln 20 × mean service time) and H = L - F the headroom queueing may use:
 //
-//   - hpa: Kubernetes HPA. Target tracking on p95 latency (window as the policy's reading) with TARGET = F + H/2,
+//   - hpa: Kubernetes HPA. Target tracking on p95 latency over 30 s with TARGET = F + H/2,
 //     TOLERANCE 0.1, evaluated every 15 s, no cooldowns, DOWN_STABILIZATION 5m, and scale-up limited to
 //     max(4 dynos, 100%) per evaluation (the wrapper).
 //   - judoscale: p95 request queue time per 10 s, checked every 10 s; up by a jump of 2 above H/2, down by 1 below
@@ -124,7 +125,7 @@ func Anchors(base *policy.Policy, m Model, r Reading) ([]Contender, error) {
 		settings map[string]string
 		upLimit  func(int) int
 	}
-	latency := Reading{Kind: ReadingLatency, Window: r.Window, Delay: r.Delay}
+	latency := Reading{Kind: ReadingLatency, Window: 30 * time.Second, Delay: r.Delay}
 	presets := []preset{
 		{"hpa", latency, map[string]string{"MODE": "target", "TARGET": secs(floor + head/2), "TOLERANCE": "0.1",
 			"INTERVAL": "15s", "UP_COOLDOWN": "0", "DOWN_COOLDOWN": "0", "UP_STABILIZATION": "0", "DOWN_STABILIZATION": "5m"},

@@ -37,9 +37,9 @@ func main() {
 		traceDir   = flag.String("traces", "/work/shared/traces", "directory of the shared traces")
 		envFile    = flag.String("env-file", "sim/testdata/recommended.env", "POLICY_0_ settings for dynopilot")
 		runs       = flag.Int("n", 3, "benchmark runs")
-		window     = flag.Duration("window", 30*time.Second, "reading window")
+		window     = flag.Duration("window", 10*time.Second, "reading window (the recommended policy reads 10 s windows)")
 		delay      = flag.Duration("delay", 15*time.Second, "reading delay")
-		reading    = flag.String("reading", "latency", "reading kind")
+		reading    = flag.String("reading", "queue-time", "reading kind (the recommended policy reads request queue time)")
 		sets       multi
 		traceFlags multi
 	)
