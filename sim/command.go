@@ -15,8 +15,10 @@ import (
 	"github.com/dynopilot/dynopilot/dynosize"
 )
 
-// ContenderNames are the contenders `dynopilot simulate` can run, in the order they are reported.
-var ContenderNames = []string{"dynopilot", "hpa", "judoscale", "hirefire", "heroku", "static", "oracle"}
+// ContenderNames returns the contenders `dynopilot simulate` can run, in the order they are reported.
+func ContenderNames() []string {
+	return []string{"dynopilot", "hpa", "judoscale", "hirefire", "heroku", "static", "oracle"}
+}
 
 // Command is `dynopilot simulate`: it replays a trace through the model with the policy read from env (or from
 // --env-file) and every comparison contender, prints the table (or JSON with --json) and writes the chart with
@@ -40,8 +42,8 @@ func Command(ctx context.Context, args []string, env []string, stdout, stderr io
 		window      = fs.Duration("window", 30*time.Second, "the reading covers this much time")
 		delay       = fs.Duration("delay", 15*time.Second, "the reading is this late")
 		initial     = fs.Int("initial", 0, "dynos at the start, serving (default: what the first boot period needs)")
-		start       = fs.String("start", DefaultStart.Format(time.RFC3339), "wall time of the trace's first second (schedules, cron intervals)")
-		contenders  = fs.String("contenders", strings.Join(ContenderNames, ","), "comma-separated contenders to run")
+		start       = fs.String("start", DefaultStart().Format(time.RFC3339), "wall time of the trace's first second (schedules, cron intervals)")
+		contenders  = fs.String("contenders", strings.Join(ContenderNames(), ","), "comma-separated contenders to run")
 		jsonOut     = fs.Bool("json", false, "print JSON instead of the table")
 		chart       = fs.String("chart", "", "write a chart of dynopilot beside the best anchor to this .svg or .png file")
 		description = "Replays a traffic trace through a model of the app's dynos, driving the real policy engine and the anchors' policies on a virtual clock."
@@ -82,8 +84,8 @@ func Command(ctx context.Context, args []string, env []string, stdout, stderr io
 	}
 	names := strings.Split(*contenders, ",")
 	for _, n := range names {
-		if !slices.Contains(ContenderNames, n) {
-			return usage("--contenders: %q: expected some of %s", n, strings.Join(ContenderNames, ","))
+		if !slices.Contains(ContenderNames(), n) {
+			return usage("--contenders: %q: expected some of %s", n, strings.Join(ContenderNames(), ","))
 		}
 	}
 	if *chart != "" {

@@ -54,7 +54,7 @@ func TestSimulatedDaemonTakesTheEnginesDecisions(t *testing.T) {
 	current := evals[0].Current
 	events, reasons := 0, map[policy.Reason]int{}
 	for i, in := range ins {
-		if in.Now != sim.DefaultStart.Add(time.Duration(evals[i].Second)*time.Second) || evals[i].Second != 20*i {
+		if in.Now != sim.DefaultStart().Add(time.Duration(evals[i].Second)*time.Second) || evals[i].Second != 20*i {
 			t.Fatalf("decision %d at %v (second %d): want second %d of the virtual clock", i, in.Now, evals[i].Second, 20*i)
 		}
 		if in.Current != current || !in.LastScale.Equal(lastScale) {

@@ -90,15 +90,16 @@ type runContext struct {
 
 // Options are the parts of a run that are not the model or the contenders.
 type Options struct {
-	Start   time.Time // wall time of the trace's first second (schedules, cron intervals); zero: 2026-01-05 00:00 UTC
+	Start   time.Time // wall time of the trace's first second (schedules, cron intervals); zero: DefaultStart
 	Initial int       // quantity every contender starts with, serving; 0: what the first boot period needs (oracle)
 	Series  bool      // keep per-minute series for charts
 	// PerSecond keeps the serving dynos of every second in the series too (to replay a schedule elsewhere).
 	PerSecond bool
 }
 
-// DefaultStart is the virtual wall time of a trace's first second: a Monday at midnight UTC.
-var DefaultStart = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+// DefaultStart is the virtual wall time of a trace's first second when Options.Start is zero: a Monday at
+// midnight UTC, so that weekday schedules line up with the trace's days.
+func DefaultStart() time.Time { return time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC) }
 
 // Result is what happened to one contender.
 type Result struct {
@@ -166,7 +167,7 @@ func newRunContext(tr *Trace, m Model, opt Options) *runContext {
 	p := m.params()
 	rc := &runContext{rates: tr.Rates, params: p, grid: newGrid(p.objective, p.mu), model: m, start: opt.Start}
 	if rc.start.IsZero() {
-		rc.start = DefaultStart
+		rc.start = DefaultStart()
 	}
 	rc.minimum = opt.Initial
 	if rc.minimum <= 0 {
