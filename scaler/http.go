@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,7 +80,5 @@ th{background:#f4f4f4}.up{color:#0a7d27}.down{color:#b35c00}.hold{color:#555}.er
 <td>{{seconds .CooldownLeftSeconds}}</td><td>{{ago .LastScale}}</td>
 </tr>{{end}}</table></body></html>`))
 
-func formatFloat(v float64) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}
+// formatFloat shows a reading to four significant digits: enough to compare with a target at a glance.
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
