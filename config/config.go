@@ -89,6 +89,13 @@ type policyBlock struct {
 	Timing   policyVars
 }
 
+// GlobalNames returns every global variable, in declaration order.
+func GlobalNames() []string {
+	var names []string
+	collectTags(reflect.TypeOf(Global{}), func(tag string, _ reflect.StructField) { names = append(names, tag) })
+	return names
+}
+
 // SettingNames returns every setting a POLICY_<n>_ block may have, sorted.
 func SettingNames() []string {
 	var names []string

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -169,6 +170,33 @@ func TestExampleConfigurationLoads(t *testing.T) {
 	for _, name := range config.SettingNames() { // every setting is shown, at least commented out
 		if !strings.Contains(string(b), "_"+name+"=") {
 			t.Errorf("config.example.env does not show %s", name)
+		}
+	}
+}
+
+func TestAppJSONListsEveryVariable(t *testing.T) {
+	b, err := os.ReadFile("../app.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app struct {
+		Env map[string]struct {
+			Description string `json:"description"`
+		} `json:"env"`
+	}
+	if err := json.Unmarshal(b, &app); err != nil {
+		t.Fatal(err)
+	}
+	want := config.GlobalNames()
+	for _, s := range config.SettingNames() {
+		want = append(want, "POLICY_0_"+s)
+	}
+	for _, name := range want {
+		if name == "PORT" { // Heroku sets it
+			continue
+		}
+		if e, ok := app.Env[name]; !ok || e.Description == "" {
+			t.Errorf("app.json has no described %s", name)
 		}
 	}
 }
