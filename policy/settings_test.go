@@ -12,7 +12,7 @@ import (
 	"github.com/dynopilot/dynopilot/setting"
 )
 
-// TestParseDefaults: the tags carry the spec's defaults, so a policy naming only what is required gets them.
+// TestParseDefaults: the tags carry the defaults (the spec's, but UP_COOLDOWN and DOWN_STABILIZATION), so a policy naming only what is required gets them.
 func TestParseDefaults(t *testing.T) {
 	p, err := load(t, "APP", "shop", "PROCESS", "web", "MAX", "8", "TARGET", "250ms").Parse()
 	if err != nil {
@@ -21,7 +21,7 @@ func TestParseDefaults(t *testing.T) {
 	want := policy.Policy{
 		App: "shop", Process: "web", Enabled: true, Min: 1, Max: 8, Mode: policy.ModeTarget,
 		Target: 0.25, Tolerance: 0.1, UpBy: 1, DownBy: 1, Seconds: true, Activation: 0,
-		UpCooldown: time.Minute, DownCooldown: 5 * time.Minute, UpStabilization: 0, DownStabilization: 2 * time.Minute,
+		UpCooldown: 30 * time.Second, DownCooldown: 5 * time.Minute, UpStabilization: 0, DownStabilization: 5 * time.Minute,
 		MaxStepUp: 0, MaxStepDown: 0, FallbackAfter: 3, FallbackQuantity: 0, SizeLimit: 0,
 	}
 	if p.Schedule != nil {

@@ -38,7 +38,7 @@ func Command(ctx context.Context, args []string, env []string, stdout, stderr io
 		boot        = fs.Duration("boot", def.Boot, "time from scale-up to serving")
 		objective   = fs.Duration("objective", def.Objective, "p95 latency objective; a minute above it is a breach")
 		size        = fs.String("size", def.Size, "dyno size, for cost and the size limit")
-		reading     = fs.String("reading", "latency", "what the policy reads: latency (p95), queue-time (p95), queue-size (mean)")
+		reading     = fs.String("reading", "latency", "what the policy reads: latency (p95), queue-time (p95), queue-size (mean waiting), rate (mean arrivals per second)")
 		window      = fs.Duration("window", 30*time.Second, "the reading covers this much time")
 		delay       = fs.Duration("delay", 15*time.Second, "the reading is this late")
 		initial     = fs.Int("initial", 0, "dynos at the start, serving (default: what the first boot period needs)")

@@ -26,7 +26,7 @@ type PolicyConfig struct {
 
 // LoadPolicy reads policy n from environ (KEY=VALUE entries), the way the daemon does: POLICY_<n>_<SETTING>, with
 // POLICY_DEFAULT_<SETTING> for settings the policy leaves unset, parsed by caarlos0/env into policy.Settings and
-// validated by Settings.Parse; INTERVAL (default 15s) by config.ParseInterval. APP and PROCESS default to "sim" and
+// validated by Settings.Parse; INTERVAL (default 10s) by config.ParseInterval. APP and PROCESS default to "sim" and
 // "web" because nothing is scaled. Every problem is reported at once, named with its variable.
 //
 // This is deliberately smaller than config.Load: it ignores SOURCE and the global settings, which a simulation does
@@ -77,7 +77,7 @@ func LoadPolicy(environ []string, n int) (*PolicyConfig, error) {
 	if err != nil {
 		problems.Add(setting.Prefixed(prefix, err))
 	}
-	interval := "@every 15s"
+	interval := "@every 10s"
 	if v, set := vars[prefix+"INTERVAL"]; set {
 		spec, _, err := config.ParseInterval(v)
 		if err != nil {

@@ -224,8 +224,47 @@ func tables(ctx context.Context, dir string, base []string, r sim.Reading) error
 			fmt.Printf("| %s | %d | %s | %s | %.1f | %+.0f%% | $%.2f | %d |\n", name, x.BreachMinutes, secs(x.P95), secs(x.P99),
 				x.DynoHours, 100*(x.DynoHours/oracle.DynoHours-1), x.Cost, x.ScaleEvents)
 		}
+		fmt.Printf("\n%s\n", goals(res, oracle))
 	}
 	return nil
+}
+
+// goals states the goals for dynopilot against this trace's results: against each anchor, fewer breach
+// minutes (none when the anchor has none) at no more dyno-hours; and dyno-hours within 25% of the oracle's.
+func goals(res []sim.Result, oracle *sim.Result) string {
+	var d *sim.Result
+	for i := range res {
+		if res[i].Kind == "dynopilot" {
+			d = &res[i]
+		}
+	}
+	if d == nil {
+		return "goals: no dynopilot result"
+	}
+	var parts []string
+	for _, a := range res {
+		if a.Kind != "anchor" {
+			continue
+		}
+		fewer := d.BreachMinutes < a.BreachMinutes || (a.BreachMinutes == 0 && d.BreachMinutes == 0)
+		cheaper := d.DynoHours <= a.DynoHours
+		verdict := "met"
+		switch {
+		case !fewer && !cheaper:
+			verdict = "missed (breaches and dyno-hours)"
+		case !fewer:
+			verdict = "missed (breaches)"
+		case !cheaper:
+			verdict = fmt.Sprintf("missed (dyno-hours %+.0f%%)", 100*(d.DynoHours/a.DynoHours-1))
+		}
+		parts = append(parts, fmt.Sprintf("vs %s %s", a.Name, verdict))
+	}
+	within := "met"
+	if d.DynoHours > 1.25*oracle.DynoHours {
+		within = "missed"
+	}
+	return fmt.Sprintf("Goals for dynopilot: %s; within 25%% of the oracle's dyno-hours %s (%+.0f%%).",
+		strings.Join(parts, ", "), within, 100*(d.DynoHours/oracle.DynoHours-1))
 }
 
 func secs(s float64) string {
