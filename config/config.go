@@ -157,34 +157,80 @@ func Load(environ []string) (*Config, error) {
 
 func loadPolicy(n int, vars map[string]string, d metrics.Defaults) (*Policy, []error) {
 	prefix := fmt.Sprintf("POLICY_%d_", n)
+	local := withDefaults(vars, prefix)
+	pol, interval, every, errs := loadDecision(prefix, local)
+	var src metrics.Settings
+	if err := env.ParseWithOptions(&src, env.Options{Environment: local, Prefix: prefix}); err != nil {
+		errs = append(errs, named(err, reflect.TypeOf(src), prefix, local)...)
+	} else {
+		spec, err := src.Parse(local[prefix+"PROCESS"], d)
+		errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)
+		if len(errs) == 0 {
+			return &Policy{Index: n, Policy: pol, Source: spec, Interval: interval, Every: every}, nil
+		}
+	}
+	return nil, errs
+}
+
+// LoadDecision reads what decides policy n (its policy settings and INTERVAL) exactly as Load does, with
+// POLICY_DEFAULT_ applied, every POLICY_ name checked and every problem reported at once, but not its source or
+// the global settings. It is for tools that replay readings instead of taking them, such as `dynopilot simulate`,
+// so that they can never read a policy differently from the daemon.
+func LoadDecision(environ []string, n int) (pol *policy.Policy, interval string, err error) {
+	vars := toMap(environ)
+	prefix := fmt.Sprintf("POLICY_%d_", n)
+	var problems setting.List
+	_, nameProblems := policyIndices(vars)
+	for _, p := range nameProblems { // only this policy's names and the defaults concern it
+		var se *setting.Error
+		if errors.As(p, &se) && (strings.HasPrefix(se.Name, prefix) || strings.HasPrefix(se.Name, "POLICY_DEFAULT_")) {
+			problems.Add(p)
+		}
+	}
+	pol, interval, _, errs := loadDecision(prefix, withDefaults(vars, prefix))
+	problems = append(problems, errs...)
+	if err := problems.Err(); err != nil {
+		return nil, "", err
+	}
+	return pol, interval, nil
+}
+
+// withDefaults returns vars with POLICY_DEFAULT_X filling prefix+X wherever that is unset.
+func withDefaults(vars map[string]string, prefix string) map[string]string {
 	local := make(map[string]string, len(vars))
 	for k, v := range vars {
 		local[k] = v
 	}
-	for _, name := range SettingNames() { // POLICY_DEFAULT_X fills POLICY_n_X when unset
+	for _, name := range SettingNames() {
 		if v, ok := vars["POLICY_DEFAULT_"+name]; ok {
 			if _, set := vars[prefix+name]; !set {
 				local[prefix+name] = v
 			}
 		}
 	}
-	var b policyBlock
+	return local
+}
+
+// decisionBlock is the deciding part of a policy block.
+type decisionBlock struct {
+	Decision policy.Settings
+	Timing   policyVars
+}
+
+// loadDecision parses and validates the deciding part of the policy under prefix.
+func loadDecision(prefix string, local map[string]string) (*policy.Policy, string, time.Duration, []error) {
+	var b decisionBlock
 	if err := env.ParseWithOptions(&b, env.Options{Environment: local, Prefix: prefix}); err != nil {
-		return nil, named(err, reflect.TypeOf(b), prefix, local)
+		return nil, "", 0, named(err, reflect.TypeOf(b), prefix, local)
 	}
 	var errs []error
 	pol, err := b.Decision.Parse()
-	errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)
-	spec, err := b.Source.Parse(b.Decision.Process, d)
 	errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)
 	interval, every, err := ParseInterval(b.Timing.Interval)
 	if err != nil {
 		errs = append(errs, setting.Errorf(prefix+"INTERVAL", b.Timing.Interval, "%s", err.Error()))
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return &Policy{Index: n, Policy: pol, Source: spec, Interval: interval, Every: every}, nil
+	return pol, interval, every, errs
 }
 
 // ParseInterval accepts a Go duration ("15s", at least 1s) or a cron spec robfig/cron understands ("@every 10s",

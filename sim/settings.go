@@ -8,12 +8,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/caarlos0/env/v11"
 	"github.com/robfig/cron/v3"
 
 	"github.com/dynopilot/dynopilot/config"
 	"github.com/dynopilot/dynopilot/policy"
-	"github.com/dynopilot/dynopilot/setting"
 )
 
 // PolicyConfig is one policy as the simulator runs it: the validated policy, its evaluation interval, and the
@@ -24,71 +22,39 @@ type PolicyConfig struct {
 	Settings map[string]string // the POLICY_<n>_ settings that were set, without the prefix
 }
 
-// LoadPolicy reads policy n from environ (KEY=VALUE entries), the way the daemon does: POLICY_<n>_<SETTING>, with
-// POLICY_DEFAULT_<SETTING> for settings the policy leaves unset, parsed by caarlos0/env into policy.Settings and
-// validated by Settings.Parse; INTERVAL (default 10s) by config.ParseInterval. APP and PROCESS default to "sim" and
-// "web" because nothing is scaled. Every problem is reported at once, named with its variable.
-//
-// This is deliberately smaller than config.Load: it ignores SOURCE and the global settings, which a simulation does
-// not use, but it rejects POLICY_<n>_ names that are no setting at all, so a typo cannot silently leave a default in
-// place while a user tunes.
+// LoadPolicy reads policy n from environ (KEY=VALUE entries) through config.LoadDecision, so exactly as the daemon
+// reads it: POLICY_<n>_<SETTING> with POLICY_DEFAULT_<SETTING> for what the policy leaves unset, every name checked
+// and every problem reported at once, named with its variable. The source settings are not read: the simulator
+// makes the readings. APP and PROCESS default to "sim" and "web" because nothing is scaled.
 func LoadPolicy(environ []string, n int) (*PolicyConfig, error) {
 	prefix := fmt.Sprintf("POLICY_%d_", n)
 	vars := map[string]string{}
-	defaults := map[string]string{}
 	for _, kv := range environ {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			continue
-		}
-		switch {
-		case strings.HasPrefix(k, prefix):
+		if k, v, ok := strings.Cut(kv, "="); ok {
 			vars[k] = v
-		case strings.HasPrefix(k, "POLICY_DEFAULT_"):
-			defaults[strings.TrimPrefix(k, "POLICY_DEFAULT_")] = v
 		}
 	}
-	for name, v := range defaults {
-		if _, set := vars[prefix+name]; !set {
-			vars[prefix+name] = v
-		}
-	}
-	var problems setting.List
-	known := config.SettingNames()
-	shown := map[string]string{}
-	for k, v := range vars {
-		name := strings.TrimPrefix(k, prefix)
-		if !slices.Contains(known, name) {
-			problems.Add(setting.Errorf(k, v, "a policy setting (%s)", strings.Join(known, ", ")))
-			continue
-		}
-		shown[name] = v
-	}
+	env := slices.Clone(environ)
 	for name, v := range map[string]string{"APP": "sim", "PROCESS": "web"} {
-		if _, set := vars[prefix+name]; !set {
-			vars[prefix+name] = v
+		_, own := vars[prefix+name]
+		_, shared := vars["POLICY_DEFAULT_"+name]
+		if !own && !shared {
+			env = append(env, prefix+name+"="+v)
 		}
 	}
-	var s policy.Settings
-	if err := env.ParseWithOptions(&s, env.Options{Prefix: prefix, Environment: vars}); err != nil {
-		problems.Add(fmt.Errorf("read %s settings: %w", prefix, err))
-	}
-	p, err := s.Parse()
+	pol, interval, err := config.LoadDecision(env, n)
 	if err != nil {
-		problems.Add(setting.Prefixed(prefix, err))
-	}
-	interval := "@every 10s"
-	if v, set := vars[prefix+"INTERVAL"]; set {
-		spec, _, err := config.ParseInterval(v)
-		if err != nil {
-			problems.Add(setting.Errorf(prefix+"INTERVAL", v, "%v", err))
-		}
-		interval = spec
-	}
-	if err := problems.Err(); err != nil {
 		return nil, err
 	}
-	return &PolicyConfig{Policy: p, Interval: interval, Settings: shown}, nil
+	shown := map[string]string{} // the settings as written, for the report
+	for _, name := range config.SettingNames() {
+		if v, ok := vars[prefix+name]; ok {
+			shown[name] = v
+		} else if v, ok := vars["POLICY_DEFAULT_"+name]; ok {
+			shown[name] = v
+		}
+	}
+	return &PolicyConfig{Policy: pol, Interval: interval, Settings: shown}, nil
 }
 
 // ReadEnvFile reads KEY=VALUE lines (blank lines and # comments ignored, an optional "export " and matching quotes
