@@ -4,7 +4,6 @@
 package setting
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -85,8 +84,9 @@ func Prefixed(prefix string, err error) error {
 	}
 	var out List
 	for _, e := range leaves {
-		var se *Error
-		if errors.As(e, &se) {
+		// Only a leaf that is itself an *Error is renamed; anything else (even one wrapping several problems)
+		// is kept whole, so that no problem is ever dropped.
+		if se, ok := e.(*Error); ok {
 			c := *se
 			c.Name = prefix + c.Name
 			out.Add(&c)

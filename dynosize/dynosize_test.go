@@ -1,0 +1,28 @@
+package dynosize_test
+
+import (
+	"testing"
+
+	"github.com/dynopilot/dynopilot/dynosize"
+)
+
+func TestLimitsFollowHerokusDefaults(t *testing.T) {
+	for size, want := range map[string]int{
+		"Eco": 1, "basic": 1, "Standard-1X": 100, "standard-2x": 100, "Performance-M": 10, "PERFORMANCE-L": 10,
+		"Private-S": 10, "Shield-L": 10, "Performance-XYZ": 10, "shield-future": 10, "something-new": 100, "": 100,
+	} {
+		if got := dynosize.Limit(size); got != want {
+			t.Errorf("Limit(%q) = %d, want %d", size, got, want)
+		}
+	}
+}
+
+func TestLookupPrices(t *testing.T) {
+	i, ok := dynosize.Lookup(" standard-1x ")
+	if !ok || i.Name != "Standard-1X" || i.Hour < 0.03 || i.Hour > 0.04 {
+		t.Errorf("Standard-1X: %+v %v, want about $25/720 an hour", i, ok)
+	}
+	if i, ok := dynosize.Lookup("mystery"); ok || i.Hour != 0 {
+		t.Errorf("unknown size: %+v %v, want no price and ok=false", i, ok)
+	}
+}
