@@ -16,15 +16,12 @@ const celeryPrioritySep = "\x06\x16"
 // priority_steps); all of them are counted. A Celery message carries no enqueue time, so only size can be read.
 func celeryKind() kind {
 	return kind{
-		name:       KindCelery,
-		globalURL:  "REDIS_URL",
-		defaultURL: func(d Defaults) string { return d.RedisURL },
-		schemes:    redisSchemes(),
-		measures:   []string{MeasureSize},
-		queues:     optional,
-		queueNoun:  "queues",
-		defQueues:  []string{"celery"},
-		checkURL:   func(raw string) error { _, err := redisOptions(raw); return err },
+		name:      KindCelery,
+		backend:   redisBackend(),
+		measures:  []string{MeasureSize},
+		queues:    optional,
+		queueNoun: "queues",
+		defQueues: []string{"celery"},
 		open: func(c *Connections, s Spec) (Source, error) {
 			client, err := c.redisClient(s.URL)
 			if err != nil {

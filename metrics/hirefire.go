@@ -26,15 +26,17 @@ const hirefireMaxBody = 1 << 20
 // redacted from every error and log.
 func hirefireKind() kind {
 	return kind{
-		name:       KindHireFire,
-		schemes:    []string{"https", "http"},
+		name: KindHireFire,
+		backend: backend{ // no global default: every app has its own endpoint
+			schemes: []string{"https", "http"},
+			checkURL: func(raw string) error {
+				_, _, err := hirefireRequestURL(raw)
+				return err
+			},
+		},
 		measures:   []string{MeasureLatency, MeasureSize},
 		entryName:  true,
 		secretUser: true,
-		checkURL: func(raw string) error {
-			_, _, err := hirefireRequestURL(raw)
-			return err
-		},
 		open: func(c *Connections, s Spec) (Source, error) {
 			target, token, err := hirefireRequestURL(s.URL)
 			if err != nil {

@@ -43,21 +43,33 @@ const (
 // by default, how to check that URL without I/O, and how to open it. Each kind's file (sidekiq.go, …) defines one;
 // kinds lists them all, and nothing else needs to change to add one.
 type kind struct {
-	name       string
+	name string
+	backend
+	measures   []string                          // the measures the kind can read; the first is its default
+	query      use                               // QUERY
+	preset     use                               // PRESET
+	queues     use                               // QUEUES
+	queueNoun  string                            // what QUEUES names for this kind, in messages and Spec.String ("queues", "keys")
+	defQueues  []string                          // QUEUES when unset ("" = all the backend knows)
+	entryName  bool                              // whether NAME is used
+	secretUser bool                              // the URL's user name may be a secret too (hirefire tokens misplaced there)
+	check      func(s *Spec, errs *setting.List) // settings that depend on each other (postgres: QUERY or PRESET)
+	open       func(c *Connections, s Spec) (Source, error)
+}
+
+// backend is where a kind's URL comes from and what it must look like: the same for every kind that reads one
+// service (sidekiq, rq, celery and redis all read Redis).
+type backend struct {
 	globalURL  string                // the global variable that gives the default URL ("" when there is none)
 	defaultURL func(Defaults) string // reads that variable's value from Defaults
 	schemes    []string              // accepted URL schemes, the first shown in messages
-	measures   []string              // the measures the kind can read; the first is its default
-	query      use                   // QUERY
-	preset     use                   // PRESET
-	queues     use                   // QUEUES
-	queueNoun  string                // what QUEUES names for this kind, in messages and Spec.String ("queues", "keys")
-	defQueues  []string              // QUEUES when unset ("" = all the backend knows)
-	entryName  bool                  // whether NAME is used
-	secretUser bool                  // the URL's user name may be a secret too (hirefire tokens misplaced there)
 	checkURL   func(raw string) error
-	check      func(s *Spec, errs *setting.List) // settings that depend on each other (postgres: QUERY or PRESET)
-	open       func(c *Connections, s Spec) (Source, error)
+}
+
+// checking returns b with another URL check, for a kind that accepts more in its URL than the service does.
+func (b backend) checking(check func(raw string) error) backend {
+	b.checkURL = check
+	return b
 }
 
 // kinds is the one registry of source kinds, in the order SOURCE's documentation lists them.

@@ -99,16 +99,18 @@ func (p preset) sql(measure string, queues bool) string {
 // for another schema).
 func postgresKind() kind {
 	return kind{
-		name:       KindPostgres,
-		globalURL:  "DATABASE_URL",
-		defaultURL: func(d Defaults) string { return d.DatabaseURL },
-		schemes:    []string{"postgres", "postgresql"},
-		measures:   []string{MeasureLatency, MeasureSize},
-		query:      optional,
-		preset:     optional,
-		queues:     optional,
-		queueNoun:  "queues",
-		checkURL:   func(raw string) error { _, err := pgConfig(raw); return err },
+		name: KindPostgres,
+		backend: backend{
+			globalURL:  "DATABASE_URL",
+			defaultURL: func(d Defaults) string { return d.DatabaseURL },
+			schemes:    []string{"postgres", "postgresql"},
+			checkURL:   func(raw string) error { _, err := pgConfig(raw); return err },
+		},
+		measures:  []string{MeasureLatency, MeasureSize},
+		query:     optional,
+		preset:    optional,
+		queues:    optional,
+		queueNoun: "queues",
 		check: func(s *Spec, errs *setting.List) {
 			switch {
 			case s.Query == "" && s.Preset == "":

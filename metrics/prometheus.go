@@ -25,16 +25,18 @@ import (
 // (histogram_quantile above the largest bucket cannot say how high).
 func prometheusKind() kind {
 	return kind{
-		name:       KindPrometheus,
-		globalURL:  "PROMETHEUS_URL",
-		defaultURL: func(d Defaults) string { return d.PrometheusURL },
-		schemes:    []string{"http", "https"},
-		measures:   []string{MeasureLatency, MeasureSize},
-		query:      required,
-		checkURL: func(raw string) error {
-			_, _, _, err := prometheusAddress(raw)
-			return err
+		name: KindPrometheus,
+		backend: backend{
+			globalURL:  "PROMETHEUS_URL",
+			defaultURL: func(d Defaults) string { return d.PrometheusURL },
+			schemes:    []string{"http", "https"},
+			checkURL: func(raw string) error {
+				_, _, _, err := prometheusAddress(raw)
+				return err
+			},
 		},
+		measures: []string{MeasureLatency, MeasureSize},
+		query:    required,
 		open: func(c *Connections, s Spec) (Source, error) {
 			address, user, password, err := prometheusAddress(s.URL)
 			if err != nil {

@@ -17,14 +17,16 @@ import (
 // being created. Only size can be read: AMQP does not tell how old the oldest message is.
 func rabbitmqKind() kind {
 	return kind{
-		name:       KindRabbitMQ,
-		globalURL:  "RABBITMQ_URL",
-		defaultURL: func(d Defaults) string { return d.RabbitMQURL },
-		schemes:    []string{"amqp", "amqps"},
-		measures:   []string{MeasureSize},
-		queues:     required,
-		queueNoun:  "queues",
-		checkURL:   func(raw string) error { _, err := amqp.ParseURI(raw); return err },
+		name: KindRabbitMQ,
+		backend: backend{
+			globalURL:  "RABBITMQ_URL",
+			defaultURL: func(d Defaults) string { return d.RabbitMQURL },
+			schemes:    []string{"amqp", "amqps"},
+			checkURL:   func(raw string) error { _, err := amqp.ParseURI(raw); return err },
+		},
+		measures:  []string{MeasureSize},
+		queues:    required,
+		queueNoun: "queues",
 		open: func(c *Connections, s Spec) (Source, error) {
 			if _, err := amqp.ParseURI(s.URL); err != nil {
 				return nil, err

@@ -16,14 +16,11 @@ import (
 // summed. A key that does not exist counts 0, as an empty list does in Redis.
 func redisKind() kind {
 	return kind{
-		name:       KindRedis,
-		globalURL:  "REDIS_URL",
-		defaultURL: func(d Defaults) string { return d.RedisURL },
-		schemes:    redisSchemes(),
-		measures:   []string{MeasureSize},
-		queues:     required,
-		queueNoun:  "keys",
-		checkURL:   func(raw string) error { _, err := redisOptions(raw); return err },
+		name:      KindRedis,
+		backend:   redisBackend(),
+		measures:  []string{MeasureSize},
+		queues:    required,
+		queueNoun: "keys",
 		open: func(c *Connections, s Spec) (Source, error) {
 			client, err := c.redisClient(s.URL)
 			if err != nil {
@@ -86,6 +83,16 @@ const maxConnsPerURL = 4
 
 // redisSchemes are the URL schemes go-redis understands.
 func redisSchemes() []string { return []string{"redis", "rediss", "unix"} }
+
+// redisBackend is Redis as the sidekiq, rq, celery and redis kinds read it: REDIS_URL by default.
+func redisBackend() backend {
+	return backend{
+		globalURL:  "REDIS_URL",
+		defaultURL: func(d Defaults) string { return d.RedisURL },
+		schemes:    redisSchemes(),
+		checkURL:   func(raw string) error { _, err := redisOptions(raw); return err },
+	}
+}
 
 // redisOptions parses a Redis URL (any query parameter go-redis knows, e.g. skip_verify=true for Heroku Redis's
 // self-signed certificate) and sets what every dynopilot client needs: reads bounded by the context's deadline,

@@ -20,14 +20,11 @@ const rqScan = 10
 // (2006-01-02T15:04:05.000000Z, or without fraction before RQ 1.0); the queues are the set rq:queues.
 func rqKind() kind {
 	return kind{
-		name:       KindRQ,
-		globalURL:  "REDIS_URL",
-		defaultURL: func(d Defaults) string { return d.RedisURL },
-		schemes:    redisSchemes(),
-		measures:   []string{MeasureLatency, MeasureSize},
-		queues:     optional,
-		queueNoun:  "queues",
-		checkURL:   func(raw string) error { _, err := redisOptions(raw); return err },
+		name:      KindRQ,
+		backend:   redisBackend(),
+		measures:  []string{MeasureLatency, MeasureSize},
+		queues:    optional,
+		queueNoun: "queues",
 		open: func(c *Connections, s Spec) (Source, error) {
 			client, err := c.redisClient(s.URL)
 			if err != nil {

@@ -19,21 +19,18 @@ import (
 // URL (redis://host:6379/0?namespace=myapp) prefixes every key with "myapp:", as the redis-namespace gem does.
 func sidekiqKind() kind {
 	return kind{
-		name:       KindSidekiq,
-		globalURL:  "REDIS_URL",
-		defaultURL: func(d Defaults) string { return d.RedisURL },
-		schemes:    redisSchemes(),
-		measures:   []string{MeasureLatency, MeasureSize},
-		queues:     optional,
-		queueNoun:  "queues",
-		checkURL: func(raw string) error {
+		name: KindSidekiq,
+		backend: redisBackend().checking(func(raw string) error { // ?namespace= is Sidekiq's, not Redis's
 			clientURL, _, err := splitNamespace(raw)
 			if err != nil {
 				return err
 			}
 			_, err = redisOptions(clientURL)
 			return err
-		},
+		}),
+		measures:  []string{MeasureLatency, MeasureSize},
+		queues:    optional,
+		queueNoun: "queues",
 		open: func(c *Connections, s Spec) (Source, error) {
 			clientURL, prefix, err := splitNamespace(s.URL)
 			if err != nil {
