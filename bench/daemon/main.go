@@ -19,15 +19,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dynopilot/dynopilot/config"
 	"github.com/dynopilot/dynopilot/herokuapi"
 	"github.com/dynopilot/dynopilot/metrics"
-	"github.com/dynopilot/dynopilot/policy"
 	"github.com/dynopilot/dynopilot/scaler"
 )
 
@@ -77,18 +76,22 @@ func run(apps int, watch time.Duration) error {
 		if i%10 == 0 {
 			web = 1.6
 		}
-		for _, p := range []struct {
-			s policy.Settings
-			v float64
+		for i, p := range []struct {
+			env []string
+			v   float64
 		}{
-			{policy.Settings{App: app, Process: "web", Max: "4", Target: "1", UpCooldown: "0s"}, web}, // 2 -> 4 = MAX, then holds
-			{policy.Settings{App: app, Process: "worker", Min: "0", Max: "10", Mode: "ratio", PerDyno: "100", UpCooldown: "0s"}, 80},
+			{[]string{"PROCESS=web", "MAX=4", "TARGET=1"}, web}, // an app above target goes 2 -> 4 = MAX, then holds
+			{[]string{"PROCESS=worker", "MIN=0", "MAX=10", "MODE=ratio", "PER_DYNO=100"}, 80},
 		} {
-			pol, err := withDefaults(p.s).Parse()
-			if err != nil {
-				return err
+			environ := []string{"POLICY_0_APP=" + app, "POLICY_0_UP_COOLDOWN=0s"}
+			for _, kv := range p.env {
+				environ = append(environ, "POLICY_0_"+kv)
 			}
-			pols = append(pols, scaler.Policy{Policy: pol, Source: source{p.v}, SourceKind: "bench", Interval: "@every 15s"})
+			pol, interval, err := config.LoadDecision(environ, 0)
+			if err != nil {
+				return fmt.Errorf("policy %d of %s: %w", i, app, err)
+			}
+			pols = append(pols, scaler.Policy{Policy: pol, Source: source{p.v}, SourceKind: "bench", Interval: interval})
 		}
 	}
 	s, err := scaler.New(scaler.Options{Heroku: client, Policies: pols, Refresh: time.Minute, APIBudget: rate - reserve,
@@ -112,12 +115,6 @@ func run(apps int, watch time.Duration) error {
 	runtime.GC()
 	cpu0 := cpuTime()
 	ctxRun, cancel := context.WithTimeout(ctx, watch)
-	var ticks atomic.Int64
-	go func() {
-		for range time.Tick(time.Second) {
-			ticks.Add(1)
-		}
-	}()
 	wallStart := time.Now()
 	s.Run(ctxRun)
 	cancel()
@@ -143,36 +140,16 @@ func run(apps int, watch time.Duration) error {
 	refresh := s.RefreshInterval()
 	planned := float64(apps) * 3600 / refresh.Seconds()
 
-	fmt.Printf("policies                       %d over %d apps, evaluated every 15s\n", len(pols), apps)
+	fmt.Printf("policies                       %d over %d apps, evaluated %s\n", len(pols), apps, pols[0].Interval)
 	fmt.Printf("first round (reads formations) %s, %d Heroku requests (%d PATCHes)\n", first.Round(time.Millisecond), len(afterRounds), count(afterRounds, "PATCH"))
 	fmt.Printf("one round, formations cached   %s\n", second.Round(time.Millisecond))
 	fmt.Printf("resident memory                %.1f MB now, %.1f MB peak (this process: the daemon side)\n", rssMB("VmRSS"), rssMB("VmHWM"))
-	fmt.Printf("CPU while running %s     %.2f%% of one core (%s CPU, %d ticks of 1,000 policies)\n", wall.Round(time.Second), 100*cpu.Seconds()/wall.Seconds(), cpu.Round(time.Millisecond), int(math.Round(wall.Seconds()/15)))
+	fmt.Printf("CPU while running %s     %.2f%% of one core (%s CPU, every policy evaluated %s)\n", wall.Round(time.Second), 100*cpu.Seconds()/wall.Seconds(), cpu.Round(time.Millisecond), pols[0].Interval)
 	fmt.Printf("formation refresh              %s (stretched from 1m to fit half of %d tokens/hour)\n", refresh, rate-reserve)
 	fmt.Printf("steady state, measured         %d requests in %s (%d PATCHes): %.0f/hour\n", len(steady), wall.Round(time.Second), steadyPatches, float64(len(steady))/wall.Hours())
 	fmt.Printf("steady state, planned          %.0f formation reads/hour + PATCHes, budget %d/hour\n", planned, rate-reserve)
 	fmt.Printf("429s received from the API     %d\n", got429)
 	return nil
-}
-
-// withDefaults fills what caarlos0/env would from the envDefault tags.
-func withDefaults(s policy.Settings) policy.Settings {
-	def := policy.Settings{Enabled: "true", Min: "1", Mode: "target", Tolerance: "0.1", UpBy: "1", DownBy: "1", Activation: "0",
-		UpCooldown: "30s", DownCooldown: "5m", UpStabilization: "0", DownStabilization: "5m", MaxStepUp: "0", MaxStepDown: "0", FallbackAfter: "3"}
-	for _, f := range []struct {
-		dst *string
-		def string
-	}{
-		{&s.Enabled, def.Enabled}, {&s.Min, def.Min}, {&s.Mode, def.Mode}, {&s.Tolerance, def.Tolerance}, {&s.UpBy, def.UpBy},
-		{&s.DownBy, def.DownBy}, {&s.Activation, def.Activation}, {&s.UpCooldown, def.UpCooldown}, {&s.DownCooldown, def.DownCooldown},
-		{&s.UpStabilization, def.UpStabilization}, {&s.DownStabilization, def.DownStabilization}, {&s.MaxStepUp, def.MaxStepUp},
-		{&s.MaxStepDown, def.MaxStepDown}, {&s.FallbackAfter, def.FallbackAfter},
-	} {
-		if *f.dst == "" {
-			*f.dst = f.def
-		}
-	}
-	return s
 }
 
 type request struct {

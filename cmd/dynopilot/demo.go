@@ -6,27 +6,26 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynopilot/dynopilot/config"
 	"github.com/dynopilot/dynopilot/demo"
-	"github.com/dynopilot/dynopilot/herokuapi"
 	"github.com/dynopilot/dynopilot/herokuapi/fake"
 	"github.com/dynopilot/dynopilot/metrics"
-	"github.com/dynopilot/dynopilot/policy"
 	"github.com/dynopilot/dynopilot/scaler"
 )
 
-// demoPolicies are the demo's two policies, written as a user would write them in the environment.
-var demoPolicies = []policy.Settings{
-	{App: demo.App, Process: "web", Enabled: "true", Min: "1", Max: "10", Mode: "target", Target: "250ms", Tolerance: "0.1",
-		UpBy: "1", DownBy: "1", Activation: "0", UpCooldown: "10s", DownCooldown: "30s", UpStabilization: "0",
-		DownStabilization: "30s", MaxStepUp: "0", MaxStepDown: "2", FallbackAfter: "3"},
-	{App: demo.App, Process: "worker", Enabled: "true", Min: "0", Max: "8", Mode: "ratio", PerDyno: "150", Tolerance: "0.1",
-		UpBy: "1", DownBy: "1", Activation: "10", UpCooldown: "5s", DownCooldown: "30s", UpStabilization: "0",
-		DownStabilization: "30s", MaxStepUp: "0", MaxStepDown: "0", FallbackAfter: "3"},
+// demoPolicies are the demo's two policies, written as a user writes them in the environment and read the way
+// the daemon reads them, so that every setting left out takes its real default. The interval is added by the flag.
+var demoPolicies = []string{
+	"POLICY_0_APP=" + demo.App, "POLICY_0_PROCESS=web", "POLICY_0_MAX=10", "POLICY_0_TARGET=250ms",
+	"POLICY_0_UP_COOLDOWN=10s", "POLICY_0_DOWN_COOLDOWN=30s", "POLICY_0_DOWN_STABILIZATION=30s", "POLICY_0_MAX_STEP_DOWN=2",
+	"POLICY_1_APP=" + demo.App, "POLICY_1_PROCESS=worker", "POLICY_1_MIN=0", "POLICY_1_MAX=8", "POLICY_1_MODE=ratio",
+	"POLICY_1_PER_DYNO=150", "POLICY_1_ACTIVATION=10", "POLICY_1_UP_COOLDOWN=5s", "POLICY_1_DOWN_COOLDOWN=30s",
+	"POLICY_1_DOWN_STABILIZATION=30s",
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -57,12 +56,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	api := httptest.NewServer(heroku)
 	defer api.Close()
 
-	g := config.Global{APIURL: api.URL, APIRate: 4500, APIReserve: 450, FormationRefresh: 5 * time.Second,
+	g := config.Global{APIKey: "demo-token", APIURL: api.URL, APIRate: 4500, APIReserve: 450, FormationRefresh: 5 * time.Second,
 		Listen: *listen, PushgatewayURL: *pushgateway, PushInterval: 5 * time.Second, DryRun: *dryRun,
 		AuthorizationID: "demo-authorization"}
 	reg := newRegistry()
-	lim, _ := herokuapi.NewLimiter(herokuapi.LimiterConfig{Capacity: g.APIRate, PerHour: float64(g.APIRate), Reserve: g.APIReserve})
-	client, err := herokuapi.New(herokuapi.Config{BaseURL: api.URL, Token: "demo-token", Version: buildVersion(), Limiter: lim, Registerer: reg, Logger: log})
+	client, err := newClient(g, nil, reg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -84,19 +82,19 @@ func demoSources(w *demo.World, reg prometheus.Registerer, every time.Duration) 
 	if err != nil {
 		return nil, err
 	}
-	interval := "@every " + every.String()
+	environ := append(slices.Clone(demoPolicies), "POLICY_DEFAULT_INTERVAL="+every.String())
 	sources := []struct {
 		kind string
 		src  metrics.Source
 	}{{"prometheus", w.WebLatency()}, {"sidekiq", w.QueueSize()}}
 	var out []scaler.Policy
-	for i, s := range demoPolicies {
-		p, err := s.Parse()
+	for i, s := range sources {
+		p, interval, err := config.LoadDecision(environ, i)
 		if err != nil {
 			return nil, fmt.Errorf("demo policy %d: %w", i, err)
 		}
-		spec := metrics.Spec{Kind: sources[i].kind, Timeout: 2 * time.Second}
-		out = append(out, scaler.Policy{Policy: p, Source: in.Wrap(p.Name(), spec, sources[i].src), SourceKind: sources[i].kind, Interval: interval})
+		spec := metrics.Spec{Kind: s.kind, Timeout: 2 * time.Second}
+		out = append(out, scaler.Policy{Policy: p, Source: in.Wrap(p.Name(), spec, s.src), SourceKind: s.kind, Interval: interval})
 	}
 	return out, nil
 }
