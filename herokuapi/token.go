@@ -12,11 +12,11 @@ import (
 // ErrNoToken is returned by LookupToken when neither HEROKU_API_KEY nor ~/.netrc has a token.
 var ErrNoToken = errors.New("no Heroku API token: set HEROKU_API_KEY (create a long-lived one with `heroku authorizations:create -d dynopilot`) or log in with `heroku login` so that ~/.netrc has one")
 
-// LookupToken finds the API token the way the Heroku CLI's users expect: HEROKU_API_KEY, else the password of
-// `machine api.heroku.com` in the netrc file at netrcPath (usually ~/.netrc). It returns where the token came from,
-// for logs; the token itself must never be logged.
-func LookupToken(getenv func(string) string, netrcPath string) (token, source string, err error) {
-	if t := strings.TrimSpace(getenv("HEROKU_API_KEY")); t != "" {
+// LookupToken finds the API token the way the Heroku CLI's users expect: apiKey (the value of HEROKU_API_KEY),
+// else the password of `machine api.heroku.com` in the netrc file at netrcPath (usually ~/.netrc). It returns where
+// the token came from, for logs; the token itself must never be logged.
+func LookupToken(apiKey, netrcPath string) (token, source string, err error) {
+	if t := strings.TrimSpace(apiKey); t != "" {
 		return t, "HEROKU_API_KEY", nil
 	}
 	if netrcPath == "" {

@@ -15,23 +15,21 @@ func TestLookupToken(t *testing.T) {
 	if err := os.WriteFile(netrc, []byte("machine git.heroku.com\n  login a@b.c\n  password GIT\nmachine api.heroku.com\n  login a@b.c\n  password API-TOKEN\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
-	tok, src, err := herokuapi.LookupToken(env(map[string]string{"HEROKU_API_KEY": "ENV-TOKEN"}), netrc)
+	tok, src, err := herokuapi.LookupToken("ENV-TOKEN", netrc)
 	if err != nil || tok != "ENV-TOKEN" || src != "HEROKU_API_KEY" {
 		t.Errorf("with HEROKU_API_KEY: %q %q %v", tok, src, err)
 	}
-	tok, src, err = herokuapi.LookupToken(env(nil), netrc)
+	tok, src, err = herokuapi.LookupToken("", netrc)
 	if err != nil || tok != "API-TOKEN" || src != netrc {
 		t.Errorf("from netrc: %q %q %v", tok, src, err)
 	}
-	_, _, err = herokuapi.LookupToken(env(nil), filepath.Join(dir, "missing"))
+	_, _, err = herokuapi.LookupToken("", filepath.Join(dir, "missing"))
 	if !errors.Is(err, herokuapi.ErrNoToken) {
 		t.Errorf("no token anywhere: %v, want ErrNoToken", err)
 	}
 	one := filepath.Join(dir, "oneline")
 	os.WriteFile(one, []byte("machine api.heroku.com login x password ONE-LINE"), 0o600)
-	if tok, _, _ := herokuapi.LookupToken(env(nil), one); tok != "ONE-LINE" {
+	if tok, _, _ := herokuapi.LookupToken("", one); tok != "ONE-LINE" {
 		t.Errorf("single-line netrc: %q", tok)
 	}
 }

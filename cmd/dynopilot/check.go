@@ -82,7 +82,7 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 		return rep
 	}
 	rep.DryRun = cfg.Global.DryRun
-	client, err := newClient(cfg.Global, environ, prometheus.NewRegistry(), log)
+	client, err := newClient(cfg.Global, prometheus.NewRegistry(), log)
 	if err != nil {
 		rep.Problems = append(rep.Problems, err.Error())
 		return rep

@@ -60,7 +60,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Listen: *listen, PushgatewayURL: *pushgateway, PushInterval: 5 * time.Second, DryRun: *dryRun,
 		AuthorizationID: "demo-authorization"}
 	reg := newRegistry()
-	client, err := newClient(g, nil, reg, log)
+	client, err := newClient(g, reg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

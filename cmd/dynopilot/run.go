@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,7 +37,7 @@ func runDaemon(ctx context.Context, args []string, environ []string, stdout, std
 	log := newLogger(stderr, cfg.Global.LogLevel, cfg.Global.LogFormat)
 	redis.SetLogger(metrics.RedisLogger(log)) // go-redis logs failed dials through one process-wide logger
 	reg := newRegistry()
-	client, err := newClient(cfg.Global, environ, reg, log)
+	client, err := newClient(cfg.Global, reg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -82,22 +81,12 @@ func newRegistry() *prometheus.Registry {
 }
 
 // newClient builds the one Heroku client, with the account's one limiter.
-func newClient(g config.Global, environ []string, reg prometheus.Registerer, log *slog.Logger) (*herokuapi.Client, error) {
-	tok := g.APIKey
-	if tok == "" {
-		vars := map[string]string{}
-		for _, kv := range environ {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				vars[k] = v
-			}
-		}
-		t, src, err := herokuapi.LookupToken(func(k string) string { return vars[k] }, herokuapi.DefaultNetrcPath())
-		if err != nil {
-			return nil, err
-		}
-		log.Info("using the Heroku token from " + src)
-		tok = t
+func newClient(g config.Global, reg prometheus.Registerer, log *slog.Logger) (*herokuapi.Client, error) {
+	tok, src, err := herokuapi.LookupToken(g.APIKey, herokuapi.DefaultNetrcPath())
+	if err != nil {
+		return nil, err
 	}
+	log.Info("using the Heroku token from " + src)
 	lim, err := herokuapi.NewLimiter(herokuapi.LimiterConfig{Capacity: g.APIRate, PerHour: float64(g.APIRate), Reserve: g.APIReserve})
 	if err != nil {
 		return nil, err
