@@ -138,7 +138,7 @@ func TestParseInterval(t *testing.T) {
 func TestSettingNamesCoverThePolicyTable(t *testing.T) {
 	names := strings.Join(config.SettingNames(), " ")
 	for _, s := range []string{"APP", "PROCESS", "ENABLED", "MIN", "MAX", "SOURCE", "SOURCE_URL", "QUERY", "PRESET", "QUEUES", "MEASURE",
-		"NAME", "EMPTY", "MODE", "TARGET", "TOLERANCE", "UP_ABOVE", "DOWN_BELOW", "UP_BY", "DOWN_BY", "PER_DYNO", "ACTIVATION",
+		"NAME", "EMPTY", "MODE", "TARGET", "TOLERANCE", "UP_ABOVE", "DOWN_BELOW", "UP_BY", "DOWN_BY", "PER_DYNO", "SAFETY", "ACTIVATION",
 		"INTERVAL", "TIMEOUT", "UP_COOLDOWN", "DOWN_COOLDOWN", "UP_STABILIZATION", "DOWN_STABILIZATION", "MAX_STEP_UP",
 		"MAX_STEP_DOWN", "SCHEDULE", "FALLBACK_AFTER", "FALLBACK_QUANTITY"} {
 		if !strings.Contains(" "+names+" ", " "+s+" ") {

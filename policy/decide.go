@@ -37,7 +37,7 @@ const (
 	ReasonAboveThreshold   Reason = "above_threshold"   // step mode: value above UP_ABOVE
 	ReasonBelowThreshold   Reason = "below_threshold"   // step mode: value below DOWN_BELOW
 	ReasonWithinThresholds Reason = "within_thresholds" // step mode: DOWN_BELOW <= value <= UP_ABOVE
-	ReasonRatio            Reason = "ratio"             // ratio mode: ceil(value / PER_DYNO)
+	ReasonRatio            Reason = "ratio"             // ratio mode: ceil(R + SAFETY*sqrt(R)), R = value / PER_DYNO
 	ReasonActivation       Reason = "activation"        // from zero: value above ACTIVATION
 	ReasonBelowActivation  Reason = "below_activation"  // at zero: value not above ACTIVATION
 	ReasonStabilizing      Reason = "stabilizing"       // held back by UP_/DOWN_STABILIZATION
@@ -273,7 +273,7 @@ func (p *Policy) recommend(cur int, value float64) (int, Reason) {
 		case ModeStep:
 			return clampStep(p.UpBy), ReasonActivation
 		case ModeRatio:
-			if n, ok := ceilQuantity(value, p.PerDyno); ok {
+			if n, ok := p.ratio(value); ok {
 				return max(n, 1), ReasonActivation
 			}
 			return 1, ReasonActivation
@@ -292,7 +292,7 @@ func (p *Policy) recommend(cur int, value float64) (int, Reason) {
 			return cur, ReasonWithinThresholds
 		}
 	case ModeRatio:
-		if n, ok := ceilQuantity(value, p.PerDyno); ok {
+		if n, ok := p.ratio(value); ok {
 			return n, ReasonRatio
 		}
 		return cur, ReasonRatio
@@ -312,6 +312,20 @@ func (p *Policy) recommend(cur int, value float64) (int, Reason) {
 			return cur, ReasonWithinTolerance
 		}
 	}
+}
+
+// ratio is ratio mode's quantity for a finite value >= 0: ceil(R + Safety*sqrt(R)) with R = value/PerDyno, the
+// square-root staffing rule of queueing theory (Halfin and Whitt): the dynos the load keeps busy, plus a headroom
+// that shrinks relative to the load as it grows, which keeps the chance of queueing about the same at any size.
+func (p *Policy) ratio(value float64) (int, bool) {
+	if !(p.PerDyno > 0) {
+		return 0, false
+	}
+	r := value / p.PerDyno
+	if p.Safety > 0 && r > 0 && r < MaxQuantity {
+		r += p.Safety * math.Sqrt(r)
+	}
+	return ceilQuantity(r, 1)
 }
 
 // ceilQuantity is ceil(num/den) as a quantity, clamped to [0, MaxQuantity] in floating point before converting so

@@ -63,6 +63,7 @@ func TestDecideModes(t *testing.T) {
 	up, down, hold := policy.ActionUp, policy.ActionDown, policy.ActionHold
 	step := []string{"MODE", "step", "UP_ABOVE", "10", "DOWN_BELOW", "2", "UP_BY", "2"}
 	ratio := []string{"MODE", "ratio", "PER_DYNO", "100"}
+	safety := []string{"MODE", "ratio", "PER_DYNO", "10", "SAFETY", "1", "MAX", "100", "SIZE_LIMIT", "100"}
 	for _, tc := range []decideCase{
 		// target: ceil(current * value / target), HPA's rule.
 		{name: "target above", in: reading(3, 2), desired: 6, action: up, reason: policy.ReasonAboveTarget},
@@ -108,6 +109,13 @@ func TestDecideModes(t *testing.T) {
 		{name: "ratio from zero activates to the ratio", kv: append(ratio, "MIN", "0", "MAX", "20"), in: reading(0, 950), desired: 10, action: up, reason: policy.ReasonActivation},
 		{name: "ratio from zero small queue", kv: append(ratio, "MIN", "0"), in: reading(0, 3), desired: 1, action: up, reason: policy.ReasonActivation},
 		{name: "ratio empty queue to zero", kv: append(ratio, "MIN", "0"), in: reading(4, 0), desired: 0, action: down, reason: policy.ReasonRatio},
+
+		// ratio with SAFETY: ceil(R + SAFETY*sqrt(R)), R = value / PER_DYNO.
+		{name: "ratio safety at 40 dynos of load", kv: safety, in: reading(30, 400), desired: 47, action: up, reason: policy.ReasonRatio}, // 40 + 6.32
+		{name: "ratio safety at 3.6 dynos of load", kv: safety, in: reading(8, 36), desired: 6, action: down, reason: policy.ReasonRatio}, // 3.6 + 1.90
+		{name: "ratio safety exact square", kv: safety, in: reading(30, 90), desired: 12, action: down, reason: policy.ReasonRatio},       // 9 + 3
+		{name: "ratio safety nothing to zero", kv: append(safety, "MIN", "0"), in: reading(4, 0), desired: 0, action: down, reason: policy.ReasonRatio},
+		{name: "ratio safety from zero", kv: append(safety, "MIN", "0"), in: reading(0, 5), desired: 2, action: up, reason: policy.ReasonActivation}, // 0.5 + 0.71
 	} {
 		t.Run(tc.name, func(t *testing.T) { runDecide(t, tc) })
 	}
@@ -533,6 +541,7 @@ func TestExplain(t *testing.T) {
 		{[]string{"MAX", "20"}, policy.Input{Now: t0, Current: 12, Size: "Performance-M", Value: 1, ReadingOK: true}, []string{"12 is above the limit of 10 dynos per process type for Performance-M", "lowering to 10"}},
 		{[]string{"MIN", "0", "ACTIVATION", "2"}, reading(0, 1), []string{"value 1 is not above ACTIVATION=2 at zero dynos"}},
 		{[]string{"MODE", "ratio", "PER_DYNO", "100"}, reading(3, 950), []string{"value 950 at PER_DYNO=100 needs 10", "3 -> 10"}},
+		{[]string{"MODE", "ratio", "PER_DYNO", "100", "SAFETY", "1"}, reading(3, 400), []string{"value 400 at PER_DYNO=100 with SAFETY=1 needs 6", "3 -> 6"}},
 		{[]string{"MODE", "step", "UP_ABOVE", "10", "DOWN_BELOW", "2"}, reading(3, 1), []string{"value 1 is below DOWN_BELOW=2", "3 -> 2"}},
 	} {
 		d := policy.Decide(mustPolicy(t, tc.kv...), nil, tc.in)

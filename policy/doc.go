@@ -13,7 +13,9 @@
 //     target mode means "scale to zero when idle".
 //   - step: value > UP_ABOVE recommends current + UP_BY; value < DOWN_BELOW recommends current − DOWN_BY; between
 //     them (inclusive) nothing changes (HireFire's and Judoscale's thresholds).
-//   - ratio: desired = ceil(value / PER_DYNO) (HireFire's jobs-per-dyno).
+//   - ratio: desired = ceil(value / PER_DYNO) (HireFire's jobs-per-dyno), or with SAFETY set,
+//     ceil(R + SAFETY*sqrt(R)) where R = value / PER_DYNO: the square-root staffing rule, for a request rate read
+//     against a dyno's full capacity.
 //
 // In every mode, from zero dynos a value must exceed ACTIVATION before anything but the bounds moves the quantity
 // (KEDA's activation); step and ratio then recommend at least one dyno. Going back to zero is the mode's own

@@ -131,7 +131,11 @@ func (d Decision) explainMode(b *strings.Builder) {
 	case ReasonWithinThresholds:
 		fmt.Fprintf(b, "value %s is between DOWN_BELOW=%s and UP_ABOVE=%s", v, formatAmount(p.DownBelow, p.Seconds), formatAmount(p.UpAbove, p.Seconds))
 	case ReasonRatio:
-		fmt.Fprintf(b, "value %s at PER_DYNO=%s needs %d", v, formatAmount(p.PerDyno, p.Seconds), d.Recommendation)
+		if p.Safety > 0 {
+			fmt.Fprintf(b, "value %s at PER_DYNO=%s with SAFETY=%g needs %d", v, formatAmount(p.PerDyno, p.Seconds), p.Safety, d.Recommendation)
+		} else {
+			fmt.Fprintf(b, "value %s at PER_DYNO=%s needs %d", v, formatAmount(p.PerDyno, p.Seconds), d.Recommendation)
+		}
 	default:
 		fmt.Fprintf(b, "value %s", v)
 	}

@@ -13,7 +13,7 @@ type Mode string
 const (
 	ModeTarget Mode = "target" // hold the value at TARGET: ceil(current × value / TARGET), HPA's rule
 	ModeStep   Mode = "step"   // up by UP_BY above UP_ABOVE, down by DOWN_BY below DOWN_BELOW
-	ModeRatio  Mode = "ratio"  // ceil(value / PER_DYNO)
+	ModeRatio  Mode = "ratio"  // ceil(R + SAFETY*sqrt(R)), R = value / PER_DYNO
 )
 
 // Policy is one validated policy: how one process type of one app is scaled. Build it with Settings.Parse; a
@@ -31,6 +31,10 @@ type Policy struct {
 	UpBy, DownBy       int     // step mode jumps, >= 1
 
 	PerDyno float64 // ratio mode: the amount one dyno handles
+	// Safety is ratio mode's square-root headroom: with R = value/PerDyno dynos' worth of load, the recommendation
+	// is ceil(R + Safety*sqrt(R)) (0: ceil(R)). Queueing needs headroom that grows with the square root of the load,
+	// not in proportion to it, so one setting suits an app at 2 dynos and at 50.
+	Safety float64
 
 	// Seconds records that the mode's thresholds were written as durations, so values are latencies in seconds
 	// (only used to print them with a unit).

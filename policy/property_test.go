@@ -72,7 +72,7 @@ func (s scenario) settings() []string {
 		kv = append(kv, "MODE", "step", "UP_ABOVE", num(target), "DOWN_BELOW", num(target/2),
 			"UP_BY", strconv.Itoa(1+int(s.StepUp)%3), "DOWN_BY", strconv.Itoa(1+int(s.StepDown)%3))
 	case 2:
-		kv = append(kv, "MODE", "ratio", "PER_DYNO", num(target))
+		kv = append(kv, "MODE", "ratio", "PER_DYNO", num(target), "SAFETY", strconv.Itoa(int(s.StepUp)%3))
 	}
 	if q := int(s.Fallback) % (mx + 1); q > 0 {
 		kv = append(kv, "FALLBACK_QUANTITY", strconv.Itoa(q))
@@ -381,7 +381,7 @@ func TestDecideHandBuiltPolicies(t *testing.T) {
 			App: "a", Process: "web", Enabled: r.IntN(8) != 0, Min: pick(ints), Max: pick(ints),
 			Mode:   []policy.Mode{policy.ModeTarget, policy.ModeStep, policy.ModeRatio, "bogus"}[r.IntN(4)],
 			Target: pickF(), Tolerance: pickF(), UpAbove: pickF(), DownBelow: pickF(), UpBy: pick(ints), DownBy: pick(ints),
-			PerDyno: pickF(), Activation: pickF(), UpCooldown: pickD(), DownCooldown: pickD(), UpStabilization: pickD(),
+			PerDyno: pickF(), Safety: pickF(), Activation: pickF(), UpCooldown: pickD(), DownCooldown: pickD(), UpStabilization: pickD(),
 			DownStabilization: pickD(), MaxStepUp: pick(ints), MaxStepDown: pick(ints), FallbackAfter: pick(ints),
 			FallbackQuantity: pick(ints), SizeLimit: pick(ints), Schedule: []policy.Window{{Min: pick(ints), Max: pick(ints), SetsMin: true, SetsMax: true}},
 		}

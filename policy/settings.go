@@ -38,6 +38,7 @@ type Settings struct {
 	DownBy    string `env:"DOWN_BY" envDefault:"1"`
 
 	PerDyno    string `env:"PER_DYNO"`
+	Safety     string `env:"SAFETY" envDefault:"0"`
 	Activation string `env:"ACTIVATION" envDefault:"0"`
 
 	UpCooldown        string `env:"UP_COOLDOWN" envDefault:"30s"`
@@ -110,6 +111,13 @@ func (s Settings) Parse() (*Policy, error) {
 	p.PerDyno, perOK, secs = amount(&errs, "PER_DYNO", s.PerDyno)
 	p.Seconds = p.Seconds || (p.Mode == ModeRatio && secs)
 
+	if strings.TrimSpace(s.Safety) == "" {
+		p.Safety = 0 // optional: plain ratio
+	} else if f, err := strconv.ParseFloat(strings.TrimSpace(s.Safety), 64); err != nil || !(f >= 0 && f <= maxSafety) {
+		errs.Add(setting.Errorf("SAFETY", s.Safety, "a number from 0 to %d: the square-root headroom in ratio mode, such as 1 (0 for none)", maxSafety))
+	} else {
+		p.Safety = f
+	}
 	if t, ok := fraction(&errs, "TOLERANCE", s.Tolerance); ok {
 		p.Tolerance = t
 	}
@@ -187,6 +195,10 @@ func (s Settings) Parse() (*Policy, error) {
 	}
 	return p, nil
 }
+
+// maxSafety bounds SAFETY: beyond a few units the headroom exceeds any load it protects (SAFETY 10 at one dyno
+// of load asks for eleven), so a larger value is a typo.
+const maxSafety = 10
 
 // quantity parses a whole number from lo to MaxQuantity; ok is false (and a problem recorded) otherwise.
 func quantity(errs *setting.List, name, raw string, lo int) (int, bool) {
