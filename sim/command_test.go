@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dynopilot/dynopilot/setting"
 	"github.com/dynopilot/dynopilot/sim"
@@ -168,5 +169,50 @@ func TestLoadPolicyAppliesDefaultsAndNamesVariables(t *testing.T) {
 	}
 	if got := strings.Join(names, ","); !strings.Contains(got, "POLICY_0_MAX") || !strings.Contains(got, "POLICY_0_INTERVAL") {
 		t.Errorf("errors name %q: want POLICY_0_MAX and POLICY_0_INTERVAL", got)
+	}
+}
+
+// The recommended policies the README publishes are valid and run as documented: the rate policy's ratio mode
+// with SAFETY holds ceil(R + sqrt(R)) dynos on a steady load, and neither breaches on the Azure conversation trace.
+func TestRecommendedPoliciesRunAsDocumented(t *testing.T) {
+	for _, c := range []struct{ file, reading string }{{"recommended.env", "queue-time"}, {"recommended-rate.env", "rate"}} {
+		code, out, errs := runCommand(t, []string{"HOME=/nowhere"}, "--env-file", "testdata/"+c.file, "--reading", c.reading,
+			"--window", "10s", "--delay", "15s", "--trace", "testdata/azure_llm2023_conv_1s.csv", "--scale", "5", "--json")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", c.file, code, errs)
+		}
+		var rep sim.Report
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if d := rep.Result("dynopilot"); d == nil || d.BreachMinutes > 3 {
+			t.Errorf("%s on Azure conv ×5: %+v, want at most 3 breach minutes", c.file, d)
+		}
+	}
+
+	env, err := os.ReadFile("testdata/recommended-rate.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := sim.ReadEnvFile(bytes.NewReader(env), "recommended-rate.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := sim.LoadPolicy(lines, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steady := &sim.Trace{Name: "steady", Step: 1, Scale: 1, Rates: make([]float64, 1800)}
+	for i := range steady.Rates {
+		steady.Rates[i] = 360 // R = 36 dynos of load at PER_DYNO=10: 36 + 6 = 42
+	}
+	var last sim.Evaluation
+	c := sim.Engine("dynopilot", "dynopilot", pc, sim.Reading{Kind: sim.ReadingRate, Window: 10 * time.Second, Delay: 15 * time.Second})
+	c.Observe = func(e sim.Evaluation) { last = e }
+	if _, err := sim.Run(context.Background(), steady, sim.DefaultModel(), []sim.Contender{c}, sim.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if last.Desired != 42 {
+		t.Errorf("steady 360 req/s under the rate policy: %d dynos, want 42 (36 + SAFETY × √36)", last.Desired)
 	}
 }

@@ -65,5 +65,8 @@
 //   - static: the smallest fixed count with no breach minute (see Static).
 //   - oracle: the offline optimum knowing the trace and the boot time (see Oracle).
 //
+// Reactive, not among the usual contenders, is a reference for what reacting can reach at all: an exact model and
+// every past second known at once (bench/simulate -frontier sweeps it).
+//
 // Contenders run in parallel, one goroutine each; the per-second loop allocates nothing.
 package sim

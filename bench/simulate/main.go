@@ -3,6 +3,7 @@
 //	go run ./bench/simulate                  time a 7-day one-second trace through dynopilot and every contender
 //	go run ./bench/simulate -crosscheck      the model against the request-by-request simulation (README numbers)
 //	go run ./bench/simulate -tables          the comparison table for every shared trace (README numbers)
+//	go run ./bench/simulate -frontier        what reacting can reach at all on each trace, against the goal
 //	go run ./bench/simulate -tune -set ...   search policy settings against the anchors and the oracle
 //	go run ./bench/simulate run --trace ...  the same as `dynopilot simulate`
 //
@@ -34,8 +35,11 @@ func main() {
 		doTune     = flag.Bool("tune", false, "search settings (-set KEY=a|b ...) over -trace FILE:SCALE ...")
 		doCheck    = flag.Bool("crosscheck", false, "print the model's agreement with the request-by-request simulation")
 		doTables   = flag.Bool("tables", false, "print the comparison table (markdown) for every trace in -traces at its README scale")
+		doFrontier = flag.Bool("frontier", false, "print what a controller that reacts with an exact model reaches on every trace, against the goal")
 		traceDir   = flag.String("traces", "/work/shared/traces", "directory of the shared traces")
 		envFile    = flag.String("env-file", "sim/testdata/recommended.env", "POLICY_0_ settings for dynopilot")
+		rateFile   = flag.String("rate-env-file", "sim/testdata/recommended-rate.env", "-tables, -frontier: POLICY_0_ settings for dynopilot-rate, read with -rate-window")
+		rateWindow = flag.Duration("rate-window", 10*time.Second, "-tables, -frontier: the window of dynopilot-rate's reading, the request rate")
 		runs       = flag.Int("n", 3, "benchmark runs")
 		window     = flag.Duration("window", 10*time.Second, "reading window (the recommended policy reads 10 s windows)")
 		delay      = flag.Duration("delay", 15*time.Second, "reading delay")
@@ -73,7 +77,19 @@ func main() {
 			fail(err)
 		}
 	case *doTables:
-		if err := tables(ctx, *traceDir, base, r); err != nil {
+		rate, err := rateContender(*rateFile, sim.Reading{Kind: sim.ReadingRate, Window: *rateWindow, Delay: *delay})
+		if err != nil {
+			fail(err)
+		}
+		if err := tables(ctx, *traceDir, base, r, rate); err != nil {
+			fail(err)
+		}
+	case *doFrontier:
+		rate, err := rateContender(*rateFile, sim.Reading{Kind: sim.ReadingRate, Window: *rateWindow, Delay: *delay})
+		if err != nil {
+			fail(err)
+		}
+		if err := frontier(ctx, *traceDir, base, r, rate); err != nil {
 			fail(err)
 		}
 	default:
@@ -186,13 +202,35 @@ func crossCheck(ctx context.Context, dir string) error {
 	return sim.WriteCrossCheck(os.Stdout, rs)
 }
 
-func tables(ctx context.Context, dir string, base []string, r sim.Reading) error {
+// rateContender is dynopilot run with the rate policy (recommended-rate.env), to sit beside the queue-time one.
+func rateContender(path string, r sim.Reading) (sim.Contender, error) {
+	env, err := readEnv(path)
+	if err != nil {
+		return sim.Contender{}, err
+	}
+	pc, err := sim.LoadPolicy(env, 0)
+	if err != nil {
+		return sim.Contender{}, err
+	}
+	return sim.Engine("dynopilot-rate", "dynopilot", pc, r), nil
+}
+
+// withRate is the contenders for the queue-time policy with the rate policy's run second.
+func withRate(base []string, r sim.Reading, rate sim.Contender) ([]sim.Contender, error) {
 	pc, err := sim.LoadPolicy(base, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	cs, err := sim.Contenders(pc, sim.DefaultModel(), r)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Insert(cs, 1, rate), nil
+}
+
+func tables(ctx context.Context, dir string, base []string, r sim.Reading, rate sim.Contender) error {
 	m := sim.DefaultModel()
-	cs, err := sim.Contenders(pc, m, r)
+	cs, err := withRate(base, r, rate)
 	if err != nil {
 		return err
 	}
@@ -224,23 +262,18 @@ func tables(ctx context.Context, dir string, base []string, r sim.Reading) error
 			fmt.Printf("| %s | %d | %s | %s | %.1f | %+.0f%% | $%.2f | %d |\n", name, x.BreachMinutes, secs(x.P95), secs(x.P99),
 				x.DynoHours, 100*(x.DynoHours/oracle.DynoHours-1), x.Cost, x.ScaleEvents)
 		}
-		fmt.Printf("\n%s\n", goals(res, oracle))
+		for _, d := range res {
+			if d.Kind == "dynopilot" {
+				fmt.Printf("\n%s\n", goals(d, res, oracle))
+			}
+		}
 	}
 	return nil
 }
 
 // goals states the issue's goals for dynopilot against this trace's results: against each anchor, fewer breach
 // minutes (none when the anchor has none) at no more dyno-hours; and dyno-hours within 25% of the oracle's.
-func goals(res []sim.Result, oracle *sim.Result) string {
-	var d *sim.Result
-	for i := range res {
-		if res[i].Kind == "dynopilot" {
-			d = &res[i]
-		}
-	}
-	if d == nil {
-		return "goals: no dynopilot result"
-	}
+func goals(d sim.Result, res []sim.Result, oracle *sim.Result) string {
 	var parts []string
 	for _, a := range res {
 		if a.Kind != "anchor" {
@@ -263,8 +296,8 @@ func goals(res []sim.Result, oracle *sim.Result) string {
 	if d.DynoHours > 1.25*oracle.DynoHours {
 		within = "missed"
 	}
-	return fmt.Sprintf("Goals for dynopilot: %s; within 25%% of the oracle's dyno-hours %s (%+.0f%%).",
-		strings.Join(parts, ", "), within, 100*(d.DynoHours/oracle.DynoHours-1))
+	return fmt.Sprintf("Goals for %s: %s; within 25%% of the oracle's dyno-hours %s (%+.0f%%).",
+		d.Name, strings.Join(parts, ", "), within, 100*(d.DynoHours/oracle.DynoHours-1))
 }
 
 func secs(s float64) string {
