@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,12 +16,8 @@ import (
 // of the goal: fewer breach minutes than every anchor, no more dyno-hours than any anchor, within 25% of the
 // oracle's dyno-hours.
 func frontier(ctx context.Context, dir string, base []string, r sim.Reading, rate sim.Contender) error {
-	pc, err := sim.LoadPolicy(base, 0)
-	if err != nil {
-		return err
-	}
 	m := sim.DefaultModel()
-	cs, err := withRate(base, r, rate)
+	cs, pc, err := withRate(base, r, rate)
 	if err != nil {
 		return err
 	}
@@ -37,21 +31,7 @@ func frontier(ctx context.Context, dir string, base []string, r sim.Reading, rat
 	}
 	fmt.Println("| trace (scale) | oracle dyno-h | anchors: fewest breach min | anchors: fewest dyno-h | reactive: fewest breach min within +25% | reactive: fewest dyno-h with fewer breach min than every anchor | reactive: meets the whole goal | dynopilot: breach min / dyno-h |")
 	fmt.Println("|---|--:|--:|--:|--:|--:|:-:|--:|")
-	files := make([]string, 0, len(readmeScales()))
-	for f := range readmeScales() {
-		files = append(files, f)
-	}
-	slices.Sort(files)
-	for _, f := range files {
-		tr, err := sim.LoadTrace(filepath.Join(dir, f))
-		if err != nil {
-			return err
-		}
-		tr = tr.Scaled(readmeScales()[f])
-		res, err := sim.Run(ctx, tr, m, cs, sim.Options{})
-		if err != nil {
-			return err
-		}
+	return eachReadmeTrace(ctx, dir, m, cs, func(f string, tr *sim.Trace, res []sim.Result) {
 		var oracle sim.Result
 		var dynopilot []sim.Result
 		fewestBreaches, fewestHours := math.MaxInt, math.Inf(1)
@@ -100,6 +80,5 @@ func frontier(ctx context.Context, dir string, base []string, r sim.Reading, rat
 		}
 		fmt.Printf("| %s (×%g) | %.1f | %d | %s | %s | %s%s | %s | %s |\n", f, tr.Scale, oracle.DynoHours, fewestBreaches,
 			vs(fewestHours), within, vs(cheapestBeating), cheapestName, whole, strings.Join(ours, "<br>"))
-	}
-	return nil
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -215,30 +216,24 @@ func rateContender(path string, r sim.Reading) (sim.Contender, error) {
 	return sim.Engine("dynopilot-rate", "dynopilot", pc, r), nil
 }
 
-// withRate is the contenders for the queue-time policy with the rate policy's run second.
-func withRate(base []string, r sim.Reading, rate sim.Contender) ([]sim.Contender, error) {
+// withRate is the contenders for the queue-time policy (base) with the rate policy's run second, and the
+// queue-time policy itself.
+func withRate(base []string, r sim.Reading, rate sim.Contender) ([]sim.Contender, *sim.PolicyConfig, error) {
 	pc, err := sim.LoadPolicy(base, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cs, err := sim.Contenders(pc, sim.DefaultModel(), r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return slices.Insert(cs, 1, rate), nil
+	return slices.Insert(cs, 1, rate), pc, nil
 }
 
-func tables(ctx context.Context, dir string, base []string, r sim.Reading, rate sim.Contender) error {
-	m := sim.DefaultModel()
-	cs, err := withRate(base, r, rate)
-	if err != nil {
-		return err
-	}
-	files := make([]string, 0, len(readmeScales()))
-	for f := range readmeScales() {
-		files = append(files, f)
-	}
-	slices.Sort(files)
+// eachReadmeTrace runs the contenders over every shared trace at its README scale, in name order, and hands each
+// trace's results to do.
+func eachReadmeTrace(ctx context.Context, dir string, m sim.Model, cs []sim.Contender, do func(file string, tr *sim.Trace, res []sim.Result)) error {
+	files := slices.Sorted(maps.Keys(readmeScales()))
 	for _, f := range files {
 		tr, err := sim.LoadTrace(filepath.Join(dir, f))
 		if err != nil {
@@ -249,6 +244,18 @@ func tables(ctx context.Context, dir string, base []string, r sim.Reading, rate 
 		if err != nil {
 			return err
 		}
+		do(f, tr, res)
+	}
+	return nil
+}
+
+func tables(ctx context.Context, dir string, base []string, r sim.Reading, rate sim.Contender) error {
+	m := sim.DefaultModel()
+	cs, _, err := withRate(base, r, rate)
+	if err != nil {
+		return err
+	}
+	return eachReadmeTrace(ctx, dir, m, cs, func(f string, tr *sim.Trace, res []sim.Result) {
 		rep := sim.NewReport(tr, m, r, res)
 		oracle := rep.Result("oracle")
 		fmt.Printf("\n**%s** at scale %g (%s, peak %.0f req/s)\n\n", f, tr.Scale, time.Duration(tr.Seconds())*time.Second, tr.Peak())
@@ -267,8 +274,7 @@ func tables(ctx context.Context, dir string, base []string, r sim.Reading, rate 
 				fmt.Printf("\n%s\n", goals(d, res, oracle))
 			}
 		}
-	}
-	return nil
+	})
 }
 
 // goals states the goals for dynopilot against this trace's results: against each anchor, fewer breach
