@@ -13,9 +13,10 @@ import (
 // seconds among the windows ending in the last lookback seconds, raised by headroom (0.2 for 20%). A dyno is kept
 // while it boots for a later target; removed dynos stop at once. Bounded to [lo, hi].
 //
-// It is not a policy anyone can run (nobody knows the exact model), but it shows what reacting can reach:
-// `go run ./bench/simulate -frontier` sweeps window, lookback and headroom and compares the best it finds with the
-// goals. Only the oracle, which knows the future, is bound to do better.
+// It is not a policy anyone can run (nobody knows the exact model), but it shows what reacting to the load can
+// reach: `go run ./bench/simulate -frontier` sweeps window, lookback and headroom and compares the best it finds
+// with the goals. It is a reference, not a bound: a controller reading queue time sees a burst within seconds and
+// can do better where bursts are short (dynopilot's queue-time policy does on NASA).
 func Reactive(window, lookback time.Duration, headroom float64, lo, hi int) Contender {
 	w, l := int(window.Seconds()), int(lookback.Seconds())
 	return Contender{
@@ -51,7 +52,7 @@ func reactiveSchedule(rc *runContext, window, lookback int, headroom float64, lo
 	}
 	mean[0] = rc.rates[0]
 	// est[s]: the highest mean of [s-lookback, s], by a monotone deque.
-	caps := newCapacities(newNeedTable(rc.params))
+	caps := &capacities{nt: newNeedTable(rc.params), limit: hi}
 	target := make([]int, T) // what should serve at s+boot, decided at s
 	dq := make([]int, 0, 64)
 	head := 0
@@ -86,18 +87,22 @@ func reactiveSchedule(rc *runContext, window, lookback int, headroom float64, lo
 
 // capacities answers needTable.dynos for any rate from the largest rate each count can carry, found once by
 // bisection (needTable.dynos is monotone in the rate), so that millions of distinct rates cost a binary search each.
+// Counts past limit (when above 0) are not worked out: any rate beyond limit's answers limit+1, which the caller
+// clamps, so a wild rate costs nothing.
 type capacities struct {
-	nt  *needTable
-	top []float64 // top[n-1]: the largest rate n dynos carry within the objective
+	nt    *needTable
+	limit int
+	top   []float64 // top[n-1]: the largest rate n dynos carry within the objective
 }
-
-func newCapacities(nt *needTable) *capacities { return &capacities{nt: nt} }
 
 func (c *capacities) dynos(lambda float64) int {
 	if lambda <= 0 {
 		return 0
 	}
 	for len(c.top) == 0 || c.top[len(c.top)-1] < lambda {
+		if c.limit > 0 && len(c.top) >= c.limit {
+			return c.limit + 1
+		}
 		n := len(c.top) + 1
 		lo, hi := 0.0, float64(n)*c.nt.p.capacity // n dynos never carry more than n*C
 		for range 60 {

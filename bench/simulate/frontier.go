@@ -12,7 +12,7 @@ import (
 
 // frontier asks, trace by trace at the README's scales, whether the tuning goal can be reached by reacting at all.
 // It runs the usual contenders beside sim.Reactive (exact model, every past second known at once, no reporting
-// delay) over a grid of lookbacks and headrooms, and prints what the best reacting point reaches against each bar
+// delay) over a grid of windows, lookbacks and headrooms, and prints what the best reacting point reaches against each bar
 // of the goal: fewer breach minutes than every anchor, no more dyno-hours than any anchor, within 25% of the
 // oracle's dyno-hours.
 func frontier(ctx context.Context, dir string, base []string, r sim.Reading, rate sim.Contender) error {
