@@ -143,7 +143,7 @@ func Decide(p *Policy, st *State, in Input) Decision {
 	want := rec
 	if p.UpStabilization > 0 || p.DownStabilization > 0 {
 		lowest, highest := st.window(in.Now, rec, p.UpStabilization, p.DownStabilization)
-		st.record(in.Now, rec, bucketWidth(p.UpStabilization, p.DownStabilization))
+		st.record(in.Now, rec, rec, bucketWidth(p.UpStabilization, p.DownStabilization))
 		want = cur
 		if want < lowest {
 			want = lowest

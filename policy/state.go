@@ -73,23 +73,37 @@ func bucketWidth(up, down time.Duration) int64 {
 	return int64(w/(HistoryCapacity-1)) + 1 // at least the exact width, so that 63 buckets cover the window
 }
 
-// record remembers recommendation rec made at now.
-func (s *State) record(now time.Time, rec int, width int64) {
+// Start prepares a State for a process that has just started and finds the formation at current: the
+// down-stabilization window starts full of current, as if the process had watched current being recommended for a
+// whole window. A process that restarts (a deploy, Heroku's daily restart) therefore scales down no sooner than
+// DOWN_STABILIZATION after it starts, as the process before it would not have either. The up window is left empty:
+// a restart may make a scale-up sooner, never a scale-down.
+func (s *State) Start(p *Policy, now time.Time, current int) {
+	if p.DownStabilization <= 0 {
+		return
+	}
+	current = min(max(current, 0), MaxQuantity)
+	s.record(now, MaxQuantity, current, bucketWidth(p.UpStabilization, p.DownStabilization))
+}
+
+// record remembers recommendations made at now: lo counts for the up window, hi for the down window (both are
+// the one recommendation, except for Start's seed).
+func (s *State) record(now time.Time, lo, hi int, width int64) {
 	if width <= 0 {
 		return
 	}
 	t := now.UnixNano()
-	r := int32(rec)
+	rlo, rhi := int32(lo), int32(hi)
 	if s.n > 0 {
 		last := &s.slots[(s.next+HistoryCapacity-1)%HistoryCapacity]
 		// Same bucket, or time went backwards: fold into the newest slot (remembering longer is the safe side).
 		if t <= last.at || floorDiv(t, width) == floorDiv(last.at, width) {
-			last.lo, last.hi = min(last.lo, r), max(last.hi, r)
+			last.lo, last.hi = min(last.lo, rlo), max(last.hi, rhi)
 			last.at = max(last.at, t)
 			return
 		}
 	}
-	s.slots[s.next] = slot{at: t, lo: r, hi: r}
+	s.slots[s.next] = slot{at: t, lo: rlo, hi: rhi}
 	s.next = (s.next + 1) % HistoryCapacity
 	if s.n < HistoryCapacity {
 		s.n++

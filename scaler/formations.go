@@ -65,10 +65,21 @@ func (c *formationCache) app(name string) *appFormation {
 // get returns the app's formation, reading it when it is older than the refresh interval. A failed read keeps the
 // last good formation only for deciding whether to hold: the error is returned with it.
 func (c *formationCache) get(ctx context.Context, app string) (map[string]herokuapi.Formation, error) {
+	return c.read(ctx, app, c.interval)
+}
+
+// fresh reads the app's formation now, whatever the cache holds: what a decision to PATCH is checked against, since
+// a person (or another instance) may have scaled since the last refresh. The answer refreshes the cache, so it
+// takes the place of the next periodic read.
+func (c *formationCache) fresh(ctx context.Context, app string) (map[string]herokuapi.Formation, error) {
+	return c.read(ctx, app, 0)
+}
+
+func (c *formationCache) read(ctx context.Context, app string, maxAge time.Duration) (map[string]herokuapi.Formation, error) {
 	a := c.app(app)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.byType != nil && c.now().Sub(a.fetched) < c.interval {
+	if a.byType != nil && c.now().Sub(a.fetched) < maxAge {
 		return a.byType, nil
 	}
 	fs, err := c.api.ListFormation(ctx, app)

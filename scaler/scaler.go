@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -42,6 +43,10 @@ type Policy struct {
 	Source     metrics.Source // already wrapped with the source instruments and timeout
 	SourceKind string         // e.g. "sidekiq", for labels
 	Interval   string         // a robfig/cron spec, e.g. "@every 15s"
+	// Timeout is the policy's limit on one reading (TIMEOUT). A tick waits for its readings this long and a second
+	// more (so that the source's own timeout error, which names it, arrives first), and no longer: a reading that
+	// has not answered by then is a failed reading. 0: Options.TickTimeout.
+	Timeout time.Duration
 }
 
 // Options configures a Scaler.
@@ -55,7 +60,8 @@ type Options struct {
 	APIBudget float64
 	// PatchTimeout bounds one PATCH, which is allowed to finish after shutdown begins; default 5s.
 	PatchTimeout time.Duration
-	// TickTimeout bounds one evaluation's readings and formation read; default 30s.
+	// TickTimeout bounds one evaluation's formation reads, and its readings when a policy has no Timeout; default
+	// 30s.
 	TickTimeout time.Duration
 	Registerer  prometheus.Registerer
 	Logger      *slog.Logger
@@ -80,9 +86,10 @@ type Scaler struct {
 
 // group is the policies of one app evaluated on one schedule.
 type group struct {
-	app      string
-	interval string
-	entries  []*entry
+	app         string
+	interval    string
+	entries     []*entry
+	readTimeout time.Duration // how long a tick waits for its readings
 }
 
 // entry is one policy and what the daemon remembers of it between ticks.
@@ -92,7 +99,9 @@ type entry struct {
 
 	mu        sync.Mutex
 	state     policy.State
+	started   bool      // state has been through policy.State.Start with the first formation seen
 	lastPatch time.Time // the daemon's own last successful PATCH of this process type
+	refused   refusal   // Heroku's last refusal of a PATCH for this process type, while it is being waited out
 	status    Status
 }
 
@@ -150,6 +159,7 @@ func New(o Options) (*Scaler, error) {
 			s.groups = append(s.groups, g)
 		}
 		g.entries = append(g.entries, e)
+		g.readTimeout = max(g.readTimeout, readTimeout(p.Timeout, o.TickTimeout))
 		if every := intervalSeconds(p.Interval, o.Now()); every > 0 {
 			in.interval.WithLabelValues(e.name).Set(every)
 		}
@@ -184,9 +194,7 @@ func (s *Scaler) Run(ctx context.Context) error {
 		jobs[i] = cron.NewChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)).Then(cron.FuncJob(func() {
 			running.Add(1)
 			defer running.Done()
-			tctx, cancel := context.WithTimeout(ctx, s.opts.TickTimeout)
-			defer cancel()
-			s.tick(tctx, g)
+			s.tick(ctx, g)
 		}))
 		if _, err := c.AddJob(g.interval, jobs[i]); err != nil {
 			return fmt.Errorf("scheduling %s every %q: %w", g.app, g.interval, err)
@@ -219,25 +227,21 @@ func (s *Scaler) EvaluateAll(ctx context.Context) {
 	}
 }
 
-// tick evaluates one group: readings (concurrently), decisions, then at most one PATCH for the app.
+// tick evaluates one group: readings (concurrently), decisions, then at most one PATCH for the app. ctx ends at
+// shutdown; the tick sets its own deadlines for readings and formation reads, so that a reading that does not
+// answer in time is a failed reading (counted toward the fallback), never a tick that silently decides nothing.
 func (s *Scaler) tick(ctx context.Context, g *group) {
 	start := s.now()
 	defer func() { s.in.evaluation.Observe(s.now().Sub(start).Seconds()) }()
 	if ctx.Err() != nil {
 		return
 	}
-	readings := make([]reading, len(g.entries))
-	var wg sync.WaitGroup
-	for i, e := range g.entries {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := e.Source.Read(ctx)
-			readings[i] = reading{r, err}
-		}()
-	}
-	formation, ferr := s.cache.get(ctx, g.app)
-	wg.Wait()
+	readingsDone := make(chan []reading, 1)
+	go func() { readingsDone <- s.read(ctx, g) }()
+	fctx, cancel := context.WithTimeout(ctx, s.opts.TickTimeout)
+	formation, ferr := s.cache.get(fctx, g.app)
+	cancel()
+	readings := <-readingsDone
 	if ctx.Err() != nil { // shutting down: a reading cut short is not a failed reading
 		return
 	}
@@ -247,48 +251,150 @@ func (s *Scaler) tick(ctx context.Context, g *group) {
 		s.mu.Unlock()
 	}
 	now := s.now()
-	var updates []herokuapi.FormationUpdate
-	var changing []*entry
-	var decisions []policy.Decision
+	var evs []*evaluation
 	for i, e := range g.entries {
-		f, known := formation[strings.ToLower(e.Policy.Policy.Process)]
+		f, known := formation[formationKey(e)]
 		if ferr != nil || !known {
 			s.formationUnknown(e, ferr, readings[i], now)
 			continue
 		}
-		d := s.decide(e, f, readings[i], now)
-		if d.Desired != d.Current {
-			updates = append(updates, herokuapi.FormationUpdate{Type: f.Type, Quantity: d.Desired})
-			changing = append(changing, e)
-			decisions = append(decisions, d)
-		}
+		evs = append(evs, s.evaluate(e, f, readings[i], now))
 	}
-	if len(updates) == 0 {
-		return
+	if !s.opts.DryRun {
+		rctx, cancel := context.WithTimeout(ctx, s.opts.TickTimeout)
+		evs = s.recheck(rctx, g.app, evs, now)
+		cancel()
 	}
-	if s.opts.DryRun {
-		for i, e := range changing {
-			s.scaleEvent(e, decisions[i], "dry_run", nil)
-		}
-		return
+	for _, ev := range evs {
+		s.publish(ev)
 	}
-	// A PATCH already decided is allowed to finish during shutdown: it is absolute, and abandoning it half-way
-	// would leave us not knowing what happened.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.PatchTimeout)
+	s.apply(ctx, g.app, evs, now)
+}
+
+// read takes every reading of the group concurrently and waits for them at most the group's read timeout: a
+// source that ignores its context cannot hold the tick, and what has not answered by then is a failed reading.
+func (s *Scaler) read(ctx context.Context, g *group) []reading {
+	rctx, cancel := context.WithTimeout(ctx, g.readTimeout)
 	defer cancel()
-	err := s.cache.patch(pctx, g.app, updates)
-	result := "ok"
-	if err != nil {
-		result = "error"
+	type answer struct {
+		i int
+		r reading
 	}
-	for i, e := range changing {
-		if err == nil {
-			e.mu.Lock()
-			e.lastPatch = s.now()
-			e.mu.Unlock()
+	answers := make(chan answer, len(g.entries)) // buffered: a late source finishes without anyone waiting
+	for i, e := range g.entries {
+		go func() {
+			r, err := e.Source.Read(rctx)
+			answers <- answer{i, reading{r, err}}
+		}()
+	}
+	readings := make([]reading, len(g.entries))
+	got := make([]bool, len(g.entries))
+	take := func(a answer) { readings[a.i], got[a.i] = a.r, true }
+collect:
+	for range g.entries {
+		select {
+		case a := <-answers:
+			take(a)
+		case <-rctx.Done():
+			for { // what answered at the deadline still counts
+				select {
+				case a := <-answers:
+					take(a)
+				default:
+					break collect
+				}
+			}
 		}
-		s.scaleEvent(e, decisions[i], result, err)
 	}
+	for i, e := range g.entries {
+		if !got[i] {
+			readings[i].err = fmt.Errorf("%s source: no answer within %s: %w", e.SourceKind, g.readTimeout, context.DeadlineExceeded)
+		}
+	}
+	return readings
+}
+
+// readTimeout is how long a tick waits for a policy's reading.
+func readTimeout(timeout, tick time.Duration) time.Duration {
+	if timeout <= 0 {
+		return tick
+	}
+	return timeout + time.Second
+}
+
+func formationKey(e *entry) string { return strings.ToLower(e.Policy.Policy.Process) }
+
+// evaluation is one policy's decision in one tick, with what it was decided from, until it is published.
+type evaluation struct {
+	e    *entry
+	f    herokuapi.Formation
+	r    reading
+	last time.Time // the last scale event the decision counted cooldowns from
+	d    policy.Decision
+
+	// What the entry was before this decision, so that a decision taken from a formation found to be stale can be
+	// taken again as if it never was.
+	savedState   policy.State
+	savedStarted bool
+}
+
+func (ev *evaluation) changes() bool { return ev.d.Desired != ev.d.Current }
+
+// evaluate runs the engine for one policy. Nothing is published yet: the decision may be taken again (recheck).
+func (s *Scaler) evaluate(e *entry, f herokuapi.Formation, r reading, now time.Time) *evaluation {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ev := &evaluation{e: e, f: f, r: r, savedState: e.state, savedStarted: e.started}
+	if !e.started {
+		e.state.Start(e.Policy.Policy, now, f.Quantity)
+		e.started = true
+	}
+	// The later of the formation's updated_at (whoever scaled it: a person, another instance) and our own last
+	// PATCH (which counts even when Heroku's clock is behind ours).
+	ev.last = f.UpdatedAt
+	if e.lastPatch.After(ev.last) {
+		ev.last = e.lastPatch
+	}
+	in := policy.Input{Now: now, Current: f.Quantity, Size: f.SizeName(), LastScale: ev.last, Value: r.Value, ReadingOK: r.err == nil}
+	ev.d = policy.Decide(e.Policy.Policy, &e.state, in)
+	return ev
+}
+
+// undo forgets what evaluate remembered.
+func (ev *evaluation) undo() {
+	ev.e.mu.Lock()
+	ev.e.state, ev.e.started = ev.savedState, ev.savedStarted
+	ev.e.mu.Unlock()
+}
+
+// recheck makes sure no scale action is decided from a stale formation: when a decision would PATCH, the app's
+// formation is read afresh, and every policy whose process type changed since the cached read (quantity, size or
+// updated_at: a person scaled it, or another instance did) is decided again from the fresh one. The read costs
+// one API token per scale event. When it fails, the policies that would have changed hold.
+func (s *Scaler) recheck(ctx context.Context, app string, evs []*evaluation, now time.Time) []*evaluation {
+	if !slices.ContainsFunc(evs, func(ev *evaluation) bool { return ev.changes() && !ev.e.refusedAt(now) }) {
+		return evs
+	}
+	fresh, err := s.cache.fresh(ctx, app)
+	out := evs[:0]
+	for _, ev := range evs {
+		f, known := fresh[formationKey(ev.e)]
+		switch {
+		case err != nil && !ev.changes():
+			out = append(out, ev) // a hold needs no fresh formation
+		case err != nil || !known:
+			ev.undo()
+			s.formationUnknown(ev.e, err, ev.r, now)
+		case f.Quantity != ev.f.Quantity || !f.UpdatedAt.Equal(ev.f.UpdatedAt) || f.SizeName() != ev.f.SizeName():
+			s.log.Info("the formation changed since it was read; deciding again", "policy", ev.e.name,
+				"quantity_was", ev.f.Quantity, "quantity", f.Quantity, "updated_at", f.UpdatedAt)
+			ev.undo()
+			out = append(out, s.evaluate(ev.e, f, ev.r, now))
+		default:
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 type reading struct {
@@ -296,21 +402,11 @@ type reading struct {
 	err error
 }
 
-// decide runs the engine for one policy and publishes the decision.
-func (s *Scaler) decide(e *entry, f herokuapi.Formation, r reading, now time.Time) policy.Decision {
+// publish shows one decision in metrics, the status and the log.
+func (s *Scaler) publish(ev *evaluation) {
+	e, d, f, r, last := ev.e, ev.d, ev.f, ev.r, ev.last
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	last := f.UpdatedAt
-	if e.lastPatch.After(last) {
-		last = e.lastPatch
-	}
-	in := policy.Input{Now: now, Current: f.Quantity, Size: f.SizeName(), LastScale: last, Value: r.Value, ReadingOK: r.err == nil}
-	d := policy.Decide(e.Policy.Policy, &e.state, in)
-	s.publish(e, d, f, r, last)
-	return d
-}
-
-func (s *Scaler) publish(e *entry, d policy.Decision, f herokuapi.Formation, r reading, last time.Time) {
 	n := e.name
 	s.in.decisions.WithLabelValues(n, string(d.Action), string(d.Reason)).Inc()
 	s.in.quantity.WithLabelValues(n).Set(float64(d.Current))
@@ -331,6 +427,7 @@ func (s *Scaler) publish(e *entry, d policy.Decision, f herokuapi.Formation, r r
 	s.in.cooldownLeft.WithLabelValues(n).Set(d.CooldownLeft.Seconds())
 
 	st := &e.status
+	failuresBefore := st.Failures
 	st.Current, st.Desired, st.Min, st.Max, st.Target = d.Current, d.Desired, d.Min, d.Max, d.Target
 	st.Size = f.SizeName()
 	st.Action, st.Reason, st.Explanation = string(d.Action), string(d.Reason), d.Explain()
@@ -351,7 +448,15 @@ func (s *Scaler) publish(e *entry, d policy.Decision, f herokuapi.Formation, r r
 	if r.err != nil {
 		attrs = append(attrs, "reading_error", r.err)
 	}
-	if d.Action == policy.ActionHold {
+	// A failing source is said once when it starts failing and once when the fallback takes over, not every tick.
+	switch p := e.Policy.Policy; {
+	case !d.ReadingOK && d.Failures == 1:
+		s.log.Warn("reading failed; holding", attrs...)
+	case !d.ReadingOK && p.FallbackQuantity > 0 && d.Failures == p.FallbackAfter:
+		s.log.Warn("readings keep failing; fallback", append(attrs, "failures", d.Failures, "fallback_quantity", p.FallbackQuantity)...)
+	case d.ReadingOK && failuresBefore > 0:
+		s.log.Info("reading recovered", append(attrs, "failed_readings", failuresBefore)...)
+	case d.Action == policy.ActionHold:
 		s.log.Debug("hold", attrs...)
 	}
 }
@@ -376,34 +481,6 @@ func (s *Scaler) formationUnknown(e *entry, ferr error, r reading, now time.Time
 		s.in.reading.WithLabelValues(e.name).Set(r.Value)
 	}
 	s.log.Warn("cannot read formation; holding", "policy", e.name, "err", err)
-}
-
-// scaleEvent logs and counts one attempted change.
-func (s *Scaler) scaleEvent(e *entry, d policy.Decision, result string, err error) {
-	dir := "up"
-	if d.Desired < d.Current {
-		dir = "down"
-	}
-	s.in.events.WithLabelValues(e.name, dir, result).Inc()
-	attrs := []any{"policy", e.name, "from", d.Current, "to", d.Desired, "reason", d.Reason, "reading", d.Value,
-		"target", d.Target, "result", result, "explanation", d.Explain()}
-	switch result {
-	case "ok":
-		s.in.lastScale.WithLabelValues(e.name).Set(float64(s.now().UnixNano()) / 1e9)
-		s.in.quantity.WithLabelValues(e.name).Set(float64(d.Desired))
-		e.mu.Lock()
-		e.status.Current = d.Desired
-		e.status.LastScale = s.now()
-		e.mu.Unlock()
-		s.log.Info("scaled", attrs...)
-	case "dry_run":
-		s.log.Info("would scale (dry run)", attrs...)
-	default:
-		s.log.Error("scaling failed", append(attrs, "err", err)...)
-		e.mu.Lock()
-		e.status.LastError = err.Error()
-		e.mu.Unlock()
-	}
 }
 
 // Ready reports whether Heroku has answered and every enabled policy has been evaluated at least once.

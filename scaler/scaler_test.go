@@ -73,6 +73,12 @@ func settings(process, max string) policy.Settings {
 
 func newWorld(t *testing.T, dryRun bool, ps ...policy.Settings) *world {
 	t.Helper()
+	return newWorldWith(t, func(o *scaler.Options) { o.DryRun = dryRun }, ps...)
+}
+
+// newWorldWith is newWorld with the scaler's options changed by opt before it is made.
+func newWorldWith(t *testing.T, opt func(*scaler.Options), ps ...policy.Settings) *world {
+	t.Helper()
 	w := &world{clock: &clock{t: time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)}, reg: prometheus.NewRegistry(), srcs: map[string]*source{}}
 	w.heroku = fake.New(fake.Options{Token: "tok", Now: w.clock.Now})
 	w.heroku.AddApp("shop", fake.Process{Type: "web", Quantity: 2}, fake.Process{Type: "worker", Quantity: 2})
@@ -93,8 +99,10 @@ func newWorld(t *testing.T, dryRun bool, ps ...policy.Settings) *world {
 		w.srcs[st.Process] = src
 		pols = append(pols, scaler.Policy{Policy: p, Source: src, SourceKind: "hirefire", Interval: "@every 15s"})
 	}
-	w.s, err = scaler.New(scaler.Options{Heroku: client, Policies: pols, DryRun: dryRun, Refresh: time.Nanosecond,
-		APIBudget: 4050, Registerer: w.reg, Now: w.clock.Now, PatchTimeout: time.Second})
+	o := scaler.Options{Heroku: client, Policies: pols, Refresh: time.Nanosecond,
+		APIBudget: 4050, Registerer: w.reg, Now: w.clock.Now, PatchTimeout: time.Second}
+	opt(&o)
+	w.s, err = scaler.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,10 +272,26 @@ func TestDryRunChangesNothing(t *testing.T) {
 // heroku wraps a real client; a non-nil function field replaces that call.
 type heroku struct {
 	scaler.Heroku
-	UpdateFormationFn func(ctx context.Context, app, typ string, quantity int) (herokuapi.Formation, error)
+	ListFormationFn        func(ctx context.Context, app string) ([]herokuapi.Formation, error)
+	UpdateFormationFn      func(ctx context.Context, app, typ string, quantity int) (herokuapi.Formation, error)
+	BatchUpdateFormationFn func(ctx context.Context, app string, updates []herokuapi.FormationUpdate) ([]herokuapi.Formation, error)
 }
 
 var _ scaler.Heroku = heroku{}
+
+func (h heroku) ListFormation(ctx context.Context, app string) ([]herokuapi.Formation, error) {
+	if h.ListFormationFn != nil {
+		return h.ListFormationFn(ctx, app)
+	}
+	return h.Heroku.ListFormation(ctx, app)
+}
+
+func (h heroku) BatchUpdateFormation(ctx context.Context, app string, updates []herokuapi.FormationUpdate) ([]herokuapi.Formation, error) {
+	if h.BatchUpdateFormationFn != nil {
+		return h.BatchUpdateFormationFn(ctx, app, updates)
+	}
+	return h.Heroku.BatchUpdateFormation(ctx, app, updates)
+}
 
 func (h heroku) UpdateFormation(ctx context.Context, app, typ string, quantity int) (herokuapi.Formation, error) {
 	if h.UpdateFormationFn != nil {

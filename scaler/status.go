@@ -31,5 +31,6 @@ type Status struct {
 	CooldownLeftSeconds float64   `json:"cooldown_left_seconds"`
 	LastScale           time.Time `json:"last_scale,omitzero"`
 	LastError           string    `json:"last_error,omitempty"`
+	RetryAt             time.Time `json:"retry_at,omitzero"` // after Heroku refused a PATCH: none before then
 	CostPerHour         float64   `json:"cost_dollars_per_hour"`
 }

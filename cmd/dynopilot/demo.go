@@ -94,7 +94,7 @@ func demoSources(w *demo.World, reg prometheus.Registerer, every time.Duration) 
 			return nil, fmt.Errorf("demo policy %d: %w", i, err)
 		}
 		spec := metrics.Spec{Kind: s.kind, Timeout: 2 * time.Second}
-		out = append(out, scaler.Policy{Policy: p, Source: in.Wrap(p.Name(), spec, s.src), SourceKind: s.kind, Interval: interval})
+		out = append(out, scaler.Policy{Policy: p, Source: in.Wrap(p.Name(), spec, s.src), SourceKind: s.kind, Interval: interval, Timeout: spec.Timeout})
 	}
 	return out, nil
 }

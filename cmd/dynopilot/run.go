@@ -106,7 +106,7 @@ func openSources(cfg *config.Config, conns *metrics.Connections, reg prometheus.
 		if err != nil {
 			return nil, fmt.Errorf("%sSOURCE: %w", p.Prefix(), err)
 		}
-		out = append(out, scaler.Policy{Policy: p.Policy, Source: in.Wrap(p.Policy.Name(), p.Source, src), SourceKind: p.Source.Kind, Interval: p.Interval})
+		out = append(out, scaler.Policy{Policy: p.Policy, Source: in.Wrap(p.Policy.Name(), p.Source, src), SourceKind: p.Source.Kind, Interval: p.Interval, Timeout: p.Source.Timeout})
 	}
 	return out, nil
 }

@@ -1,0 +1,174 @@
+package scaler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/dynopilot/dynopilot/herokuapi"
+	"github.com/dynopilot/dynopilot/policy"
+)
+
+// Refusal backoff: a PATCH that Heroku refuses (a 4xx other than 429: a size limit, an app being deployed, a
+// suspended account) would be refused again on the next tick, so the policy waits before asking again, from
+// refusalBackoff doubling to refusalBackoffMax; a successful PATCH ends the wait.
+const (
+	refusalBackoff    = time.Minute
+	refusalBackoffMax = 15 * time.Minute
+)
+
+// refusal is Heroku's last refusal of a PATCH for one policy, while it is being waited out.
+type refusal struct {
+	until   time.Time     // no PATCH for this policy before then
+	delay   time.Duration // the wait after the last refusal; doubles with each one in a row
+	message string        // the last refusal's message, to log a refusal once and not every time it repeats
+}
+
+// refusedAt reports whether the policy is waiting out a refusal at now.
+func (e *entry) refusedAt(now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return now.Before(e.refused.until)
+}
+
+// refused reports whether err is Heroku refusing the request itself (a 4xx other than 429), which asking again
+// unchanged will not cure, as opposed to a failure on the way (429, 5xx, transport) worth retrying next tick.
+func refused(err error) bool {
+	var he *herokuapi.Error
+	return errors.As(err, &he) && he.Status >= 400 && he.Status < 500 && he.Status != http.StatusTooManyRequests
+}
+
+// refusalMessage is what makes two refusals the same: status, id and message, without the Request-Id that
+// differs every time.
+func refusalMessage(err error) string {
+	var he *herokuapi.Error
+	if errors.As(err, &he) {
+		return fmt.Sprintf("%d %s %s", he.Status, he.ID, he.Message)
+	}
+	return err.Error()
+}
+
+// apply sends the changes the group's decisions want: one PATCH for the app (a batch update when several process
+// types change). A policy waiting out a refusal is left out, so that it does not block the others.
+func (s *Scaler) apply(ctx context.Context, app string, evs []*evaluation, now time.Time) {
+	var changing []*evaluation
+	for _, ev := range evs {
+		if !ev.changes() {
+			continue
+		}
+		if ev.e.refusedAt(now) {
+			s.log.Debug("holding a PATCH back while a refusal is waited out", "policy", ev.e.name, "from", ev.d.Current, "to", ev.d.Desired)
+			continue
+		}
+		changing = append(changing, ev)
+	}
+	if len(changing) == 0 {
+		return
+	}
+	if s.opts.DryRun {
+		for _, ev := range changing {
+			s.scaleEvent(ev.e, ev.d, "dry_run", nil)
+		}
+		return
+	}
+	// A PATCH already decided is allowed to finish during shutdown: it is absolute, and abandoning it half-way
+	// would leave us not knowing what happened.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.PatchTimeout)
+	defer cancel()
+	s.patch(pctx, app, changing)
+}
+
+// patch sends one PATCH for evs and records the outcome for each. A batch refused as invalid (422) may be refused
+// for one entry alone (one process type past its size's limit), so it is split and each entry sent by itself:
+// the others still scale.
+func (s *Scaler) patch(ctx context.Context, app string, evs []*evaluation) {
+	updates := make([]herokuapi.FormationUpdate, len(evs))
+	for i, ev := range evs {
+		updates[i] = herokuapi.FormationUpdate{Type: ev.f.Type, Quantity: ev.d.Desired}
+	}
+	err := s.cache.patch(ctx, app, updates)
+	if err != nil && len(evs) > 1 && errors.Is(err, herokuapi.InvalidParams) {
+		s.log.Warn("batch formation update refused; sending each process type by itself", "app", app, "err", err)
+		for _, ev := range evs {
+			s.patch(ctx, app, []*evaluation{ev})
+		}
+		return
+	}
+	for _, ev := range evs {
+		s.patched(ev, err)
+	}
+}
+
+// patched records the outcome of a PATCH for one policy: a success is believed, a failure never is.
+func (s *Scaler) patched(ev *evaluation, err error) {
+	e, now := ev.e, s.now()
+	if err == nil {
+		e.mu.Lock()
+		e.lastPatch = now
+		e.refused = refusal{}
+		e.mu.Unlock()
+		s.scaleEvent(e, ev.d, "ok", nil)
+		return
+	}
+	if !refused(err) {
+		s.scaleEvent(e, ev.d, "error", err) // worth retrying: the next tick decides again from the formation
+		return
+	}
+	e.mu.Lock()
+	r := &e.refused
+	r.delay = min(max(2*r.delay, refusalBackoff), refusalBackoffMax)
+	r.until = now.Add(r.delay)
+	again := r.message == refusalMessage(err)
+	r.message = refusalMessage(err)
+	delay := r.delay
+	e.status.RetryAt = r.until
+	e.mu.Unlock()
+	level := slog.LevelError
+	if again {
+		level = slog.LevelDebug // said once already; dynopilot_scale_events_total{result="error"} still counts it
+	}
+	s.recordScaleEvent(e, ev.d, "error", err, level, "Heroku refused the change; waiting before asking again", "retry_in", delay)
+}
+
+// scaleEvent logs and counts one attempted change.
+func (s *Scaler) scaleEvent(e *entry, d policy.Decision, result string, err error) {
+	switch result {
+	case "ok":
+		s.recordScaleEvent(e, d, result, nil, slog.LevelInfo, "scaled")
+	case "dry_run":
+		s.recordScaleEvent(e, d, result, nil, slog.LevelInfo, "would scale (dry run)")
+	default:
+		s.recordScaleEvent(e, d, result, err, slog.LevelError, "scaling failed")
+	}
+}
+
+func (s *Scaler) recordScaleEvent(e *entry, d policy.Decision, result string, err error, level slog.Level, msg string, extra ...any) {
+	dir := "up"
+	if d.Desired < d.Current {
+		dir = "down"
+	}
+	s.in.events.WithLabelValues(e.name, dir, result).Inc()
+	attrs := []any{"policy", e.name, "from", d.Current, "to", d.Desired, "reason", d.Reason, "reading", d.Value,
+		"target", d.Target, "result", result, "explanation", d.Explain()}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	attrs = append(attrs, extra...)
+	now := s.now()
+	e.mu.Lock()
+	switch result {
+	case "ok":
+		s.in.lastScale.WithLabelValues(e.name).Set(float64(now.UnixNano()) / 1e9)
+		s.in.quantity.WithLabelValues(e.name).Set(float64(d.Desired))
+		e.status.Current = d.Desired
+		e.status.LastScale = now
+		e.status.RetryAt = time.Time{}
+	case "error":
+		e.status.LastError = err.Error()
+	}
+	e.mu.Unlock()
+	s.log.Log(context.Background(), level, msg, attrs...)
+}
