@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -96,32 +97,54 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 	}
 	rep.Account = acct.Email
 
-	formations := map[string]map[string]herokuapi.Formation{}
-	appErrs := map[string]error{}
+	// Formations (one read per app) and sources (one reading per policy) are read concurrently, checkConcurrency
+	// at a time: a check of 200 sources that hang takes a few TIMEOUTs, not 200.
+	apps := map[string]*appFormation{}
+	var order []*appFormation
+	for _, p := range cfg.Policies {
+		if apps[p.Policy.App] == nil {
+			apps[p.Policy.App] = &appFormation{app: p.Policy.App}
+			order = append(order, apps[p.Policy.App])
+		}
+	}
+	each(len(order), checkConcurrency, func(i int) {
+		a := order[i]
+		fs, err := client.ListFormation(cctx, a.app)
+		if err != nil {
+			a.err = err
+			return
+		}
+		a.byType = map[string]herokuapi.Formation{}
+		for _, f := range fs {
+			a.byType[strings.ToLower(f.Type)] = f
+		}
+	})
 	conns := metrics.NewConnections(log)
 	defer conns.Close()
 	in, _ := metrics.NewInstruments(nil)
-	now := time.Now()
-	for _, p := range cfg.Policies {
-		cp := checkPolicy{Policy: p.Policy.Name(), Source: p.Source.String(), Problems: []string{}}
-		app := p.Policy.App
-		if _, done := formations[app]; !done && appErrs[app] == nil {
-			fs, err := client.ListFormation(cctx, app)
-			if err != nil {
-				appErrs[app] = err
-			} else {
-				formations[app] = map[string]herokuapi.Formation{}
-				for _, f := range fs {
-					formations[app][strings.ToLower(f.Type)] = f
-				}
-			}
+	type sourceReading struct {
+		r   metrics.Reading
+		err error
+	}
+	readings := make([]sourceReading, len(cfg.Policies))
+	each(len(cfg.Policies), checkConcurrency, func(i int) {
+		p := cfg.Policies[i]
+		src, err := conns.Open(p.Source)
+		if err == nil {
+			readings[i].r, err = in.Wrap(p.Policy.Name(), p.Source, src).Read(ctx)
 		}
-		f, found := formations[app][strings.ToLower(p.Policy.Process)]
+		readings[i].err = err
+	})
+	now := time.Now()
+	for i, p := range cfg.Policies {
+		cp := checkPolicy{Policy: p.Policy.Name(), Source: p.Source.String(), Problems: []string{}}
+		a := apps[p.Policy.App]
+		f, found := a.byType[strings.ToLower(p.Policy.Process)]
 		switch {
-		case appErrs[app] != nil:
-			cp.Problems = append(cp.Problems, fmt.Sprintf("%sAPP=%s: %v", p.Prefix(), app, appErrs[app]))
+		case a.err != nil:
+			cp.Problems = append(cp.Problems, fmt.Sprintf("%sAPP=%s: %v", p.Prefix(), a.app, a.err))
 		case !found:
-			cp.Problems = append(cp.Problems, fmt.Sprintf("%sPROCESS=%s: app %s has no such process type (it has %s)", p.Prefix(), p.Policy.Process, app, typeList(formations[app])))
+			cp.Problems = append(cp.Problems, fmt.Sprintf("%sPROCESS=%s: app %s has no such process type (it has %s)", p.Prefix(), p.Policy.Process, a.app, typeList(a.byType)))
 		default:
 			q := f.Quantity
 			cp.Current, cp.Size = &q, f.SizeName()
@@ -132,11 +155,7 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 				p.Prefix(), p.Policy.Max, cp.Size, dynosize.Limit(cp.Size), p.Prefix()))
 		}
 
-		src, err := conns.Open(p.Source)
-		var r metrics.Reading
-		if err == nil {
-			r, err = in.Wrap(p.Policy.Name(), p.Source, src).Read(ctx)
-		}
+		r, err := readings[i].r, readings[i].err
 		if err != nil {
 			cp.ReadingError = err.Error()
 			cp.Problems = append(cp.Problems, fmt.Sprintf("%sSOURCE: %v", p.Prefix(), err))
@@ -160,6 +179,32 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 		rep.OK = rep.OK && len(p.Problems) == 0
 	}
 	return rep
+}
+
+// checkConcurrency is how many formation reads, and how many source readings, `check` has in flight at once: enough
+// that a configuration of hundreds of policies is checked in a few TIMEOUTs, few enough not to open hundreds of
+// connections to one database or Redis at once.
+const checkConcurrency = 16
+
+// appFormation is one app's formation as check read it.
+type appFormation struct {
+	app    string
+	byType map[string]herokuapi.Formation
+	err    error
+}
+
+// each calls fn(0) … fn(n-1), at most limit at a time, and returns when all have returned.
+func each(n, limit int, fn func(i int)) {
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
+	}
+	wg.Wait()
 }
 
 func typeList(m map[string]herokuapi.Formation) string {
