@@ -12,7 +12,8 @@ import (
 )
 
 // refreshShare is the part of the hourly API budget that periodic formation reads may use; the rest is left for
-// PATCHes, token checks and bursts.
+// scale events (two requests each: the fresh read a PATCH is checked against, and the PATCH), token checks and
+// bursts.
 const refreshShare = 0.5
 
 // RefreshInterval stretches the configured formation refresh so that reading every app's formation fits the share

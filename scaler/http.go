@@ -76,7 +76,7 @@ th{background:#f4f4f4}.up{color:#0a7d27}.down{color:#b35c00}.hold{color:#555}.er
 <td><b>{{.Policy}}</b>{{if not .Enabled}} <span class="tag">disabled</span>{{end}}<br><small>{{.Mode}} · {{.Interval}}{{if .Size}} · {{.Size}}{{end}}</small></td>
 <td>{{.Source}}</td><td>{{.Current}}</td><td>{{.Desired}}</td><td>{{.Min}}–{{.Max}}</td>
 <td>{{reading .Reading}}{{if .ReadingError}}<br><small class="err">{{.ReadingError}}</small>{{end}}</td><td>{{.Target}}</td>
-<td class="{{.Action}}"><b>{{.Action}}</b> {{.Reason}}<br><small>{{.Explanation}}</small>{{if .LastError}}<br><small class="err">{{.LastError}}</small>{{end}}</td>
+<td class="{{.Action}}"><b>{{.Action}}</b> {{.Reason}}<br><small>{{.Explanation}}</small>{{if .LastError}}<br><small class="err">{{.LastError}}{{if not .RetryAt.IsZero}} (no PATCH before {{.RetryAt.Format "15:04:05"}}){{end}}</small>{{end}}</td>
 <td>{{seconds .CooldownLeftSeconds}}</td><td>{{ago .LastScale}}</td>
 </tr>{{end}}</table></body></html>`))
 
