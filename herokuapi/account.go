@@ -19,13 +19,24 @@ func (c *Client) Account(ctx context.Context) (Account, error) {
 	return out, err
 }
 
-// RateLimits returns the tokens left in the account's pool. The API does not count this call against the pool, so
-// it is the cheap way to learn what other tools on the account have spent.
+// RateLimits returns the tokens left in the account's pool, and sets the limiter's estimate from it. The API does
+// not count this call against the pool, so it is the cheap way to learn what other tools on the account have spent.
 func (c *Client) RateLimits(ctx context.Context) (int, error) {
+	from := c.limiter.readBegins()
+	n, err := c.rateLimits(ctx, false)
+	if err != nil {
+		return 0, err
+	}
+	c.limiter.poolRead(from, n)
+	return n, nil
+}
+
+// rateLimits reads GET /account/rate-limits; once: a single attempt.
+func (c *Client) rateLimits(ctx context.Context, once bool) (int, error) {
 	var out struct {
 		Remaining *int `json:"remaining"`
 	}
-	cl := call{method: "GET", endpoint: "/account/rate-limits", path: "/account/rate-limits"}
+	cl := call{method: "GET", endpoint: "/account/rate-limits", path: "/account/rate-limits", once: once}
 	if err := c.do(ctx, cl, &out); err != nil {
 		return 0, err
 	}
@@ -33,7 +44,6 @@ func (c *Client) RateLimits(ctx context.Context) (int, error) {
 		return 0, &Error{Method: cl.method, Endpoint: cl.endpoint, Path: cl.path, Status: 200, ID: "bad_answer",
 			Err: errBadField("remaining", "a number of tokens, 0 or more")}
 	}
-	c.in.remaining.Set(float64(*out.Remaining))
 	return *out.Remaining, nil
 }
 

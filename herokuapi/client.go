@@ -3,7 +3,9 @@
 // policy together stays within the pool Heroku gives an account, and leaves a reserve for the people using it.
 //
 // Every call is idempotent (GETs, and PATCHes of absolute quantities), so a 429, a 5xx or a transport error is
-// retried with capped exponential backoff and jitter within the caller's deadline; nothing else is retried.
+// retried with capped exponential backoff and jitter within the caller's deadline; nothing else is retried. A 429
+// is first checked against GET /account/rate-limits (which takes no token), so that one 429 from an account that
+// still has tokens does not stall every call while the limiter waits for a refill it does not need.
 package herokuapi
 
 import (
@@ -14,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -33,7 +36,7 @@ type Config struct {
 	Token      string        // the API token; never logged
 	Version    string        // dynopilot's version, for the User-Agent
 	Timeout    time.Duration // limit on one attempt; default 10s
-	Limiter    *Limiter      // the account's one limiter; default: Heroku's pool of 4500 an hour with 450 reserved
+	Limiter    *Limiter      // the account's one limiter, which New lets read the pool; default: 4500 an hour, 450 reserved
 	HTTPClient *http.Client  // default: a client with no timeout of its own (Timeout applies per attempt)
 	Logger     *slog.Logger  // default: discard
 	Registerer prometheus.Registerer
@@ -92,7 +95,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 8 * time.Second
 	}
-	in, err := newInstruments(cfg.Registerer)
+	in, err := newInstruments(cfg.Registerer, cfg.Limiter)
 	if err != nil {
 		return nil, fmt.Errorf("registering heroku API metrics: %w", err)
 	}
@@ -100,11 +103,13 @@ func New(cfg Config) (*Client, error) {
 	if version == "" {
 		version = "dev"
 	}
-	return &Client{
+	c := &Client{
 		base: base, token: cfg.Token, ua: "dynopilot/" + version + " (+https://github.com/dynopilot/dynopilot)",
 		timeout: cfg.Timeout, limiter: cfg.Limiter, hc: cfg.HTTPClient, log: cfg.Logger, in: in,
 		minBack: cfg.MinBackoff, maxBack: cfg.MaxBackoff,
-	}, nil
+	}
+	cfg.Limiter.setPoolReader(c.readPool)
+	return c, nil
 }
 
 // Limiter returns the account's limiter, for budgeting.
@@ -117,6 +122,7 @@ type call struct {
 	path     string
 	body     any
 	limited  bool // takes a token from the pool (rate-limits does not)
+	once     bool // not retried: the caller tries again later
 }
 
 // do performs c with retries and decodes a 2xx answer into out.
@@ -130,7 +136,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 	}
 	for attempt := 0; ; attempt++ {
 		err := c.attempt(ctx, cl, body, out)
-		if err == nil || !retryable(err) {
+		if err == nil || cl.once || !retryable(err) {
 			return err
 		}
 		wait := c.backoff(attempt)
@@ -201,18 +207,15 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte, out any) err
 	data, readErr := io.ReadAll(io.LimitReader(resp.Body, 10<<20))
 	c.in.requests.WithLabelValues(cl.method, cl.endpoint, strconv.Itoa(resp.StatusCode)).Inc()
 
-	remaining, known := parseRemaining(resp.Header.Get("RateLimit-Remaining"))
-	if known {
-		c.in.remaining.Set(float64(remaining))
-	}
+	reqID := resp.Header.Get("Request-Id")
 	if cl.limited {
 		if resp.StatusCode == http.StatusTooManyRequests {
-			c.limiter.Exhausted(ticket)
+			c.rateLimited(ctx, cl, ticket, reqID)
 		} else {
+			remaining, known := parseRemaining(resp.Header.Get("RateLimit-Remaining"))
 			c.limiter.Observe(ticket, remaining, known)
 		}
 	}
-	reqID := resp.Header.Get("Request-Id")
 	if readErr != nil {
 		return &Error{Method: cl.method, Endpoint: cl.endpoint, Path: cl.path, Err: readErr, RequestID: reqID}
 	}
@@ -236,6 +239,32 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte, out any) err
 			Err: fmt.Errorf("decoding JSON %q: %w", truncate(data, 120), err)}
 	}
 	return nil
+}
+
+// rateLimited handles a 429 to the request made with ticket: the limiter takes the pool to be empty, then the pool
+// is read again at once from GET /account/rate-limits (which takes no token), because a 429 does not prove the pool
+// empty and assuming it would stall every call until the reserve refilled (about 6 minutes at Heroku's defaults).
+// The 429's own RateLimit-Remaining is not trusted either way.
+func (c *Client) rateLimited(ctx context.Context, cl call, ticket Ticket, reqID string) {
+	c.limiter.Exhausted(ticket)
+	if err := c.limiter.resync(ctx, uint64(ticket)); err != nil {
+		c.log.Warn("heroku API answered 429 and the account's rate limit could not be read; assuming the pool empty",
+			"method", cl.method, "path", cl.path, "request_id", reqID, "err", err)
+		return
+	}
+	c.log.Info("heroku API answered 429; re-read the account's rate limit", "method", cl.method, "path", cl.path,
+		"request_id", reqID, "remaining", int(math.Floor(c.limiter.Remaining())))
+}
+
+// readPool is the limiter's way to read the account's pool: one GET /account/rate-limits, not retried (the limiter
+// reads again later), taking no token.
+func (c *Client) readPool(ctx context.Context) (int, error) {
+	n, err := c.rateLimits(ctx, true)
+	if err != nil {
+		return 0, err
+	}
+	c.log.Debug("read the account's rate limit", "remaining", n)
+	return n, nil
 }
 
 func parseRemaining(h string) (int, bool) {

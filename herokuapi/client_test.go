@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -411,5 +413,146 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("password in %q", err)
 		}
+	}
+}
+
+// apiRequests returns what the fake received, as "METHOD path status".
+func apiRequests(h *harness) []string {
+	var out []string
+	for _, r := range h.fake.Requests() {
+		out = append(out, fmt.Sprintf("%s %s %d", r.Method, r.Path, r.Status))
+	}
+	return out
+}
+
+func gauge(t *testing.T, h *harness) float64 {
+	t.Helper()
+	return testutil.ToFloat64(mustGauge(t, h.reg, "dynopilot_heroku_ratelimit_remaining"))
+}
+
+func TestOne429WithTokensLeftIsReadAgainNotWaitedOut(t *testing.T) {
+	// Heroku's defaults: 4500 tokens, 75 a minute, 450 kept in reserve. Taking a 429 to mean "empty" would stall
+	// every call for the ~6 minutes the reserve takes to refill; the client reads the pool instead, and goes on.
+	h := newHarness(t, herokuapi.LimiterConfig{Capacity: 4500, PerHour: 4500, Reserve: 450})
+	if _, err := h.client.ListFormation(ctxFor(t, 10*time.Second), "shop"); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.ClearRequests()
+	h.fake.Fail(429, 1)
+	start := time.Now()
+	// The scaler gives a PATCH 5 s.
+	if _, err := h.client.UpdateFormation(ctxFor(t, 5*time.Second), "shop", "web", 3); err != nil {
+		t.Fatalf("PATCH after one 429 with 4499 tokens left: %v", err)
+	}
+	t.Logf("PATCH done %v after the 429", time.Since(start).Round(time.Millisecond))
+	want := []string{"PATCH /apps/shop/formation/web 429", "GET /account/rate-limits 200", "PATCH /apps/shop/formation/web 200"}
+	if got := apiRequests(h); !slices.Equal(got, want) {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+	if web, _ := h.fake.Formation("shop", "web"); web.Quantity != 3 {
+		t.Errorf("web = %d, want 3", web.Quantity)
+	}
+	// The gauge is the limiter's belief, which the read set: what the account really has.
+	pool := float64(h.fake.Pool())
+	if got := gauge(t, h); got < pool-2 || got > pool+2 {
+		t.Errorf("gauge %v, want about the %v the account has", got, pool)
+	}
+	if got := h.client.Limiter().Remaining(); got < pool-2 || got > pool+2 {
+		t.Errorf("limiter believes %v, want about the %v the account has", got, pool)
+	}
+	if !strings.Contains(h.logs.String(), "re-read the account's rate limit") {
+		t.Errorf("the re-read is not logged:\n%s", h.logs.String())
+	}
+}
+
+func TestA429WhoseReadFailsIsReadAgainWithinAMinute(t *testing.T) {
+	// The 429 and the read that follows it both fail: the limiter must take the pool to be empty (and the gauge
+	// say so, whatever the 429's RateLimit-Remaining said), refuse callers whose deadline is too near, and read the
+	// pool again within a minute, not wait out the 6-minute refill of the reserve.
+	h := newHarness(t, herokuapi.LimiterConfig{Capacity: 4500, PerHour: 4500, Reserve: 450})
+	if _, err := h.client.ListFormation(ctxFor(t, 10*time.Second), "shop"); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.ClearRequests()
+	h.fake.Fail(429, 2)
+	start := time.Now()
+	_, err := h.client.UpdateFormation(ctxFor(t, 5*time.Second), "shop", "web", 3)
+	if !errors.As(err, new(*herokuapi.WaitError)) {
+		t.Fatalf("PATCH meeting a 429 whose read fails: %v, want a *WaitError", err)
+	}
+	if got := gauge(t, h); got > 10 {
+		t.Errorf("gauge %v while the limiter believes %v: it must show the limiter's belief, not the 429's header", got, h.client.Limiter().Remaining())
+	}
+	var err2 error
+	for time.Since(start) < 60*time.Second {
+		if _, err2 = h.client.UpdateFormation(ctxFor(t, 5*time.Second), "shop", "web", 3); err2 == nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err2 != nil {
+		t.Fatalf("still failing a minute after the 429: %v\nrequests %q", err2, apiRequests(h))
+	}
+	took := time.Since(start)
+	t.Logf("PATCH done %v after the 429", took.Round(time.Millisecond))
+	if took < 10*time.Second {
+		t.Errorf("went on after %v: the pool should have been read again only after %v", took, herokuapi.DefaultResyncEvery)
+	}
+	var reads, patches int
+	for _, r := range h.fake.Requests() {
+		switch r.Method + " " + r.Path {
+		case "GET /account/rate-limits":
+			reads++
+		case "PATCH /apps/shop/formation/web":
+			patches++
+		}
+	}
+	if patches != 2 || reads > 1+int(took/herokuapi.DefaultResyncEvery)+1 {
+		t.Errorf("%d PATCHes and %d reads of the pool in %v, want 2 PATCHes and a read at most every %v: %q",
+			patches, reads, took, herokuapi.DefaultResyncEvery, apiRequests(h))
+	}
+	if got := gauge(t, h); got < 4400 {
+		t.Errorf("gauge %v after the pool was read, want about %d", got, h.fake.Pool())
+	}
+}
+
+func TestEmptyAccountIsWaitedForAndTheReserveKept(t *testing.T) {
+	// The account really is empty. The 429 is confirmed by the read: callers are refused or wait, and nothing is
+	// sent that would spend the reserve of 100.
+	h := newHarness(t, herokuapi.LimiterConfig{Capacity: 4500, PerHour: 4500, Reserve: 100})
+	if _, err := h.client.ListFormation(ctxFor(t, 10*time.Second), "shop"); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.SetPool(0)
+	h.fake.ClearRequests()
+	_, err := h.client.UpdateFormation(ctxFor(t, 5*time.Second), "shop", "web", 3)
+	if !errors.As(err, new(*herokuapi.WaitError)) {
+		t.Fatalf("PATCH on an empty account: %v, want a *WaitError", err)
+	}
+	want := []string{"PATCH /apps/shop/formation/web 429", "GET /account/rate-limits 200"}
+	if got := apiRequests(h); !slices.Equal(got, want) {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+	if got := gauge(t, h); got > 10 {
+		t.Errorf("gauge %v on an empty account", got)
+	}
+	// A patient caller waits; a caller with a deadline is refused; neither sends anything.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := h.client.ListFormation(ctx, "shop"); done <- err }()
+	if _, err := h.client.ListFormation(ctxFor(t, 5*time.Second), "shop"); !errors.As(err, new(*herokuapi.WaitError)) {
+		t.Errorf("caller with a deadline: %v, want a *WaitError", err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the patient caller returned (%v) while only the reserve can have refilled", err)
+	case <-time.After(2 * time.Second):
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("patient caller: %v, want context.Canceled", err)
+	}
+	if got := apiRequests(h); !slices.Equal(got, want) {
+		t.Errorf("requests %q, want only %q", got, want)
 	}
 }

@@ -1,6 +1,7 @@
 package herokuapi
 
 import (
+	"math"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,11 +12,11 @@ import (
 type instruments struct {
 	requests  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
-	remaining prometheus.Gauge
+	remaining prometheus.GaugeFunc
 	expiry    *optionalGauge
 }
 
-func newInstruments(reg prometheus.Registerer) (*instruments, error) {
+func newInstruments(reg prometheus.Registerer, l *Limiter) (*instruments, error) {
 	in := &instruments{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dynopilot_heroku_requests_total",
@@ -26,10 +27,10 @@ func newInstruments(reg prometheus.Registerer) (*instruments, error) {
 			Help:    "Duration of Heroku Platform API requests, one observation per attempt.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 		}, []string{"method", "endpoint"}),
-		remaining: prometheus.NewGauge(prometheus.GaugeOpts{
+		remaining: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "dynopilot_heroku_ratelimit_remaining",
-			Help: "Request tokens left in the account's pool, as the last RateLimit-Remaining header said.",
-		}),
+			Help: "Request tokens left in the account's pool as the rate limiter believes: the API's last count (RateLimit-Remaining or GET /account/rate-limits) less requests not yet answered, plus the refill since; 0 after a 429 until the pool is read again.",
+		}, func() float64 { return math.Floor(max(0, l.Remaining())) }),
 		expiry: &optionalGauge{desc: prometheus.NewDesc(
 			"dynopilot_heroku_token_expires_in_seconds",
 			"Seconds until the API token expires; absent when unknown or when the token never expires.",

@@ -2,6 +2,7 @@ package herokuapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -15,14 +16,24 @@ type LimiterConfig struct {
 	Reserve  int     // tokens never spent by dynopilot, left for people and other tools on the account
 }
 
+// DefaultResyncEvery is how often, at most, the limiter re-reads the account's pool while callers would have to
+// wait for a token (see Limiter).
+const DefaultResyncEvery = 15 * time.Second
+
 // Limiter is the one token bucket shared by every call dynopilot makes to an account. The pool is shared with the
 // CLI, the dashboard and other tools we cannot see, so the local estimate is only a forecast: every
-// RateLimit-Remaining the API returns replaces it, and a 429 sets it to empty. Callers wait their turn in order;
-// a caller whose wait would pass its deadline is told so at once.
+// RateLimit-Remaining the API returns replaces it. A 429 sets it to empty, but only until the pool is read again:
+// the Client that owns the limiter re-reads it at once from GET /account/rate-limits, which takes no token, since a
+// 429 does not prove the pool is empty (another throttle, a proxy, or a moment's race may answer one). Whenever the
+// estimate says a caller must wait and the API has told us nothing for DefaultResyncEvery, the pool is read again
+// before the caller waits or is refused, and every DefaultResyncEvery while it waits, so a pool that has tokens
+// is never left unused for long because of a stale estimate. Callers wait their turn in order; a caller whose wait
+// would pass its deadline is told so at once.
 type Limiter struct {
-	cfg  LimiterConfig
-	rate float64 // tokens per second
-	now  func() time.Time
+	cfg         LimiterConfig
+	rate        float64 // tokens per second
+	clock       clock
+	resyncEvery time.Duration
 
 	turn chan struct{} // held by the one caller allowed to take the next token, so waiting is first come, first served
 
@@ -34,6 +45,32 @@ type Limiter struct {
 	inflight map[uint64]bool // tokens handed out whose answer has not been seen
 	synced   uint64          // the highest sequence whose answer updated tokens
 	changed  chan struct{}   // closed and replaced when tokens is set from the API, to wake the waiter
+
+	readPool func(context.Context) (int, error) // reads the account's pool without taking a token; set by the Client
+	reading  *poolReading                       // the read under way, nil when none
+	heard    time.Time                          // when the API last told us the count, or a read was last tried
+}
+
+// poolReading is one re-read of the pool, shared by every caller that needs one while it is under way.
+type poolReading struct {
+	from uint64 // l.seq when it began: answers to tokens handed out later are newer than it
+	done chan struct{}
+	err  error
+}
+
+// clock is the limiter's time: the real one, or a fake in tests.
+type clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
 }
 
 // NewLimiter returns a limiter starting from a full pool; the first answer from the API corrects that.
@@ -48,16 +85,27 @@ func NewLimiter(cfg LimiterConfig) (*Limiter, error) {
 		return nil, fmt.Errorf("rate limiter: reserve %d: expected at least 0 and less than the capacity %d", cfg.Reserve, cfg.Capacity)
 	}
 	l := &Limiter{
-		cfg:      cfg,
-		rate:     cfg.PerHour / 3600,
-		now:      time.Now,
-		turn:     make(chan struct{}, 1),
-		tokens:   float64(cfg.Capacity),
-		inflight: map[uint64]bool{},
-		changed:  make(chan struct{}),
+		cfg:         cfg,
+		rate:        cfg.PerHour / 3600,
+		clock:       realClock{},
+		resyncEvery: DefaultResyncEvery,
+		turn:        make(chan struct{}, 1),
+		tokens:      float64(cfg.Capacity),
+		inflight:    map[uint64]bool{},
+		changed:     make(chan struct{}),
 	}
-	l.last = l.now()
+	l.last = l.clock.Now()
 	return l, nil
+}
+
+// setPoolReader installs read as the way to re-read the account's pool (GET /account/rate-limits), unless one is
+// installed already: a limiter shared by several clients of the account needs only one.
+func (l *Limiter) setPoolReader(read func(context.Context) (int, error)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.readPool == nil {
+		l.readPool = read
+	}
 }
 
 // Config returns the configuration the limiter was made with.
@@ -83,7 +131,8 @@ func (e *WaitError) Is(target error) bool { return target == RateLimit }
 type Ticket uint64
 
 // Wait blocks until a token may be spent without touching the reserve, then takes it. It returns at once with a
-// *WaitError when the token would come after ctx's deadline.
+// *WaitError when the token would come after ctx's deadline. When the estimate says it must wait and the pool has
+// not been read for a while, it reads the pool first (see Limiter).
 func (l *Limiter) Wait(ctx context.Context) (Ticket, error) {
 	l.mu.Lock()
 	l.queued++
@@ -114,30 +163,125 @@ func (l *Limiter) Wait(ctx context.Context) (Ticket, error) {
 			return Ticket(t), nil
 		}
 		wait := l.waitFor(1)
+		resyncIn, canResync := l.resyncIn()
 		changed := l.changed
 		l.mu.Unlock()
+		if canResync && resyncIn <= 0 {
+			_ = l.resync(ctx, 0) // on failure the estimate stands, and the next read is resyncEvery away
+			continue
+		}
 		if err := l.deadlineError(ctx, wait); err != nil {
 			return 0, err
 		}
-		timer := time.NewTimer(wait)
+		sleep := wait
+		if canResync && resyncIn < sleep {
+			sleep = resyncIn
+		}
+		fired, stop := l.clock.NewTimer(max(sleep, time.Millisecond))
 		select {
-		case <-timer.C:
+		case <-fired:
 		case <-changed: // the API told us something new: recompute
-			timer.Stop()
+			stop()
 		case <-ctx.Done():
-			timer.Stop()
+			stop()
 			return 0, fmt.Errorf("waiting for a heroku API request token: %w", ctx.Err())
 		}
 	}
 }
 
-// checkDeadline fails at once when the callers already queued ahead would take the tokens until past the deadline.
+// checkDeadline fails at once when the callers already queued ahead would take the tokens until past the deadline,
+// unless the pool is due to be read again: then it is read first, and the caller judged on the new count.
 func (l *Limiter) checkDeadline(ctx context.Context) error {
+	wait := l.queuedWait()
+	err := l.deadlineError(ctx, wait)
+	if err == nil {
+		return nil
+	}
 	l.mu.Lock()
-	l.advance()
-	wait := l.waitFor(float64(l.queued))
+	resyncIn, canResync := l.resyncIn()
 	l.mu.Unlock()
-	return l.deadlineError(ctx, wait)
+	if !canResync || resyncIn > 0 || l.resync(ctx, 0) != nil {
+		return err
+	}
+	return l.deadlineError(ctx, l.queuedWait())
+}
+
+// queuedWait is how long until every caller queued, this one included, can have a token.
+func (l *Limiter) queuedWait() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.advance()
+	return l.waitFor(float64(l.queued))
+}
+
+// resyncIn is how long until the pool may be read again, and whether it can be read at all. Callers hold mu.
+func (l *Limiter) resyncIn() (time.Duration, bool) {
+	if l.readPool == nil {
+		return 0, false
+	}
+	return l.heard.Add(l.resyncEvery).Sub(l.clock.Now()), true
+}
+
+// resync reads the account's pool through the Client's reader and sets the estimate from it. A caller arriving
+// while a read is under way shares it, provided it began once the tokens up to need had been handed out (a 429
+// for ticket t needs a read begun at or after t); otherwise it waits for it to end and reads again. On error the
+// estimate is left as it was.
+func (l *Limiter) resync(ctx context.Context, need uint64) error {
+	for {
+		l.mu.Lock()
+		if l.readPool == nil {
+			l.mu.Unlock()
+			return errNoPoolReader
+		}
+		r := l.reading
+		if r == nil {
+			break // with mu held
+		}
+		l.mu.Unlock()
+		select {
+		case <-r.done:
+			if r.from >= need {
+				return r.err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the account's rate limit to be read: %w", ctx.Err())
+		}
+	}
+	r := &poolReading{from: l.seq, done: make(chan struct{})}
+	l.reading = r
+	l.heard = l.clock.Now()
+	read := l.readPool
+	l.mu.Unlock()
+
+	n, err := read(ctx)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reading = nil
+	if err != nil {
+		r.err = fmt.Errorf("reading the account's rate limit: %w", err)
+	} else {
+		l.setRemaining(r.from, n)
+	}
+	close(r.done)
+	return r.err
+}
+
+var errNoPoolReader = errors.New("no way to read the account's rate limit")
+
+// readBegins marks the start of a read of the pool by the Client itself (RateLimits): give it to poolRead with the
+// count read. Callers do not hold mu.
+func (l *Limiter) readBegins() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq
+}
+
+// poolRead records remaining, the pool as GET /account/rate-limits answered it after readBegins returned from.
+func (l *Limiter) poolRead(from uint64, remaining int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.setRemaining(from, remaining)
 }
 
 func (l *Limiter) deadlineError(ctx context.Context, wait time.Duration) error {
@@ -151,6 +295,20 @@ func (l *Limiter) deadlineError(ctx context.Context, wait time.Duration) error {
 	return nil
 }
 
+// setRemaining sets the estimate from a count the API gave, read after the tokens up to from were handed out, less
+// every token still unanswered (see Observe). Callers hold mu.
+func (l *Limiter) setRemaining(from uint64, remaining int) {
+	if from < l.synced {
+		return // an answer to a later request has already been used: it is newer
+	}
+	l.synced = from
+	l.advance()
+	l.tokens = float64(remaining - len(l.inflight))
+	l.heard = l.clock.Now()
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
 // waitFor is how long until n tokens can be spent above the reserve. Callers hold mu.
 func (l *Limiter) waitFor(n float64) time.Duration {
 	missing := float64(l.cfg.Reserve) + n - l.tokens
@@ -162,7 +320,7 @@ func (l *Limiter) waitFor(n float64) time.Duration {
 
 // advance refills the estimate for the time passed. Callers hold mu.
 func (l *Limiter) advance() {
-	now := l.now()
+	now := l.clock.Now()
 	if d := now.Sub(l.last).Seconds(); d > 0 {
 		l.tokens = math.Min(float64(l.cfg.Capacity), l.tokens+d*l.rate)
 	}
@@ -178,17 +336,14 @@ func (l *Limiter) Observe(t Ticket, remaining int, known bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.inflight, uint64(t))
-	if !known || uint64(t) < l.synced {
+	if !known {
 		return
 	}
-	l.synced = uint64(t)
-	l.advance()
-	l.tokens = float64(remaining - len(l.inflight))
-	close(l.changed)
-	l.changed = make(chan struct{})
+	l.setRemaining(uint64(t), remaining)
 }
 
-// Exhausted records a 429 for ticket t: the pool is empty, whatever we thought.
+// Exhausted records a 429 for ticket t: the pool is taken to be empty until it is read again, which the Client
+// does at once.
 func (l *Limiter) Exhausted(t Ticket) { l.Observe(t, 0, true) }
 
 // Release gives back a ticket whose request was never sent.

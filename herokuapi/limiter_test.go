@@ -3,6 +3,7 @@ package herokuapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -151,5 +152,238 @@ func TestLimiterServesConcurrentCallersWithinTheRate(t *testing.T) {
 	}
 	if got := l.Remaining(); got > 1 {
 		t.Errorf("remaining %v after 25 calls on a pool of 5: the limiter handed out tokens it did not have", got)
+	}
+}
+
+// fakeClock is a clock for the limiter that moves only when told to; its timers fire when it passes their time.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tm := &fakeTimer{at: c.now.Add(d), ch: make(chan time.Time, 1)}
+	if d <= 0 {
+		tm.ch <- c.now
+	} else {
+		c.timers = append(c.timers, tm)
+	}
+	return tm.ch, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, x := range c.timers {
+			if x == tm {
+				c.timers = append(c.timers[:i], c.timers[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// Advance moves the clock on and fires the timers it passes.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.timers[:0]
+	for _, tm := range c.timers {
+		if tm.at.After(c.now) {
+			kept = append(kept, tm)
+		} else {
+			tm.ch <- c.now
+		}
+	}
+	c.timers = kept
+}
+
+// pending returns how far off each pending timer is.
+func (c *fakeClock) pending() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []time.Duration
+	for _, tm := range c.timers {
+		out = append(out, tm.at.Sub(c.now))
+	}
+	return out
+}
+
+type waitResult struct {
+	ticket herokuapi.Ticket
+	err    error
+}
+
+func waitAsync(ctx context.Context, l *herokuapi.Limiter) <-chan waitResult {
+	ch := make(chan waitResult, 1)
+	go func() {
+		tk, err := l.Wait(ctx)
+		ch <- waitResult{tk, err}
+	}()
+	return ch
+}
+
+// blocked waits (in real time, generously) until the caller is asleep on one timer of the fake clock, and returns
+// how far off that timer is. It fails the test if the caller returns instead.
+func blocked(t *testing.T, clk *fakeClock, res <-chan waitResult, what string) time.Duration {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case r := <-res:
+			t.Fatalf("%s: Wait returned (ticket %d, err %v) instead of waiting", what, r.ticket, r.err)
+		default:
+		}
+		if p := clk.pending(); len(p) == 1 {
+			return p[0]
+		} else if len(p) > 1 {
+			t.Fatalf("%s: %d timers pending, want 1", what, len(p))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: Wait neither returned nor waited on the clock within 10s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func returned(t *testing.T, res <-chan waitResult, what string) waitResult {
+	t.Helper()
+	select {
+	case r := <-res:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: Wait did not return within 10s", what)
+		return waitResult{}
+	}
+}
+
+func TestLimiterWaitHandsOutOnlyTheTokensItHas(t *testing.T) {
+	// 10 tokens, 4 kept for people, 1800 an hour: one token every 2 s. No deadline, so nothing is refused: a caller
+	// without a token must wait, on the limiter's clock, exactly as long as the refill takes.
+	l, err := herokuapi.NewLimiter(herokuapi.LimiterConfig{Capacity: 10, PerHour: 1800, Reserve: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := newFakeClock()
+	l.SetClock(clk)
+	ctx := context.Background()
+	for i := range 6 {
+		r := returned(t, waitAsync(ctx, l), fmt.Sprintf("caller %d of the 6 above the reserve", i+1))
+		if r.err != nil {
+			t.Fatalf("caller %d: %v", i+1, r.err)
+		}
+		if p := clk.pending(); len(p) != 0 {
+			t.Fatalf("caller %d waited on the clock (%v) with tokens above the reserve", i+1, p)
+		}
+	}
+	for i := 7; i <= 8; i++ {
+		res := waitAsync(ctx, l)
+		if wait := blocked(t, clk, res, fmt.Sprintf("caller %d, with only the reserve left", i)); wait != 2*time.Second {
+			t.Fatalf("caller %d waits %v, want 2s: one token at 1800 an hour", i, wait)
+		}
+		clk.Advance(2*time.Second - time.Millisecond)
+		if wait := blocked(t, clk, res, fmt.Sprintf("caller %d, 1ms before the refill", i)); wait != time.Millisecond {
+			t.Fatalf("caller %d: 1ms before the refill it waits %v", i, wait)
+		}
+		clk.Advance(time.Millisecond)
+		if r := returned(t, res, fmt.Sprintf("caller %d at the refill", i)); r.err != nil {
+			t.Fatalf("caller %d at the refill: %v", i, r.err)
+		}
+		if got := l.Remaining(); got < 3.999 || got > 4.001 {
+			t.Fatalf("after caller %d: remaining %v, want the reserve of 4", i, got)
+		}
+	}
+}
+
+func TestLimiterReadsThePoolAgainWhileCallersWait(t *testing.T) {
+	// Heroku's defaults. A 429 left the estimate empty and the read that followed failed; the account in fact has
+	// 4000 tokens. Waiting for the reserve to refill would take 451/1.25 s (6 minutes): the pool must be read again
+	// every 15 s while callers wait, so they go on within a minute.
+	l, err := herokuapi.NewLimiter(herokuapi.LimiterConfig{Capacity: 4500, PerHour: 4500, Reserve: 450})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := newFakeClock()
+	l.SetClock(clk)
+	var mu sync.Mutex
+	reads, fail := 0, true
+	l.SetPoolReader(func(context.Context) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reads++
+		if fail {
+			return 0, errors.New("503 from the API")
+		}
+		return 4000, nil
+	}, 0)
+	readCount := func() int { mu.Lock(); defer mu.Unlock(); return reads }
+
+	tk, err := l.Wait(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Exhausted(tk)
+
+	// Just told the pool is empty: a caller with a deadline is refused at once, without reading the pool.
+	short, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := l.Wait(short); !errors.As(err, new(*herokuapi.WaitError)) {
+		t.Fatalf("caller with a 5s deadline: %v, want a *WaitError", err)
+	}
+	if n := readCount(); n != 0 {
+		t.Fatalf("%d reads of the pool right after the API said it was empty", n)
+	}
+
+	// A patient caller sleeps until the next read is due, not the 6 minutes of the refill.
+	res := waitAsync(context.Background(), l)
+	if wait := blocked(t, clk, res, "patient caller"); wait != herokuapi.DefaultResyncEvery {
+		t.Fatalf("patient caller sleeps %v, want %v until the pool is read again", wait, herokuapi.DefaultResyncEvery)
+	}
+	clk.Advance(herokuapi.DefaultResyncEvery) // the read fails: the estimate stands, next read 15 s on
+	if wait := blocked(t, clk, res, "patient caller after a failed read"); wait != herokuapi.DefaultResyncEvery {
+		t.Fatalf("after a failed read the caller sleeps %v, want %v", wait, herokuapi.DefaultResyncEvery)
+	}
+	if n := readCount(); n != 1 {
+		t.Fatalf("%d reads after 15s, want 1", n)
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	clk.Advance(herokuapi.DefaultResyncEvery)
+	if r := returned(t, res, "patient caller after a good read"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := l.Remaining(); got < 3998.9 || got > 3999.1 {
+		t.Errorf("remaining %v after the API said 4000 and one token was taken", got)
+	}
+
+	// Another 429. A caller with a deadline is refused at first; once 15 s have passed, it reads the pool before
+	// refusing, and goes on.
+	tk, _ = l.Wait(context.Background())
+	l.Exhausted(tk)
+	if _, err := l.Wait(short); !errors.As(err, new(*herokuapi.WaitError)) {
+		t.Fatalf("caller with a deadline right after a 429: %v, want a *WaitError", err)
+	}
+	clk.Advance(herokuapi.DefaultResyncEvery)
+	if _, err := l.Wait(short); err != nil {
+		t.Fatalf("caller with a deadline 15s after a 429: %v; the pool should have been read", err)
+	}
+	if n := readCount(); n != 3 {
+		t.Errorf("%d reads of the pool, want 3", n)
 	}
 }

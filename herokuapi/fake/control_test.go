@@ -308,3 +308,35 @@ func TestConcurrency(t *testing.T) {
 		}
 	}
 }
+
+// An injected 429 looks like Heroku's (id rate_limit) but, unlike an exhausted pool, leaves the pool as it was and
+// says so in RateLimit-Remaining; it hits GET /account/rate-limits too, so a client's read after a 429 can be made
+// to fail. dynopilot's tests of its limiter rely on both.
+func TestInjected429(t *testing.T) {
+	e := newEnv(t, fake.Options{})
+	e.get(t, "/account")
+	if r := e.control(t, http.MethodPost, "/_fake/faults", `{"status":429,"count":2}`); r.status != http.StatusOK {
+		t.Fatalf("POST /_fake/faults: %d %s", r.status, r.body)
+	}
+	for _, path := range []string{"/apps/shop/formation", "/account/rate-limits"} {
+		r := e.get(t, path)
+		checkError(t, r, 429, "rate_limit", "")
+		if got := remaining(t, r); got != 4499 {
+			t.Errorf("injected 429 on %s: RateLimit-Remaining %d, want the pool's 4499", path, got)
+		}
+	}
+	r := e.get(t, "/account/rate-limits")
+	if got := decode[map[string]int](t, r)["remaining"]; r.status != http.StatusOK || got != 4499 {
+		t.Errorf("GET /account/rate-limits after the faults: %d, remaining %d; want 200 and 4499", r.status, got)
+	}
+	// A pool really exhausted answers 429 with RateLimit-Remaining 0, and the rate-limits read says 0.
+	e.srv.SetPool(0)
+	r = e.get(t, "/apps/shop/formation")
+	checkError(t, r, 429, "rate_limit", "")
+	if got := remaining(t, r); got != 0 {
+		t.Errorf("exhausted pool: RateLimit-Remaining %d, want 0", got)
+	}
+	if r := e.get(t, "/account/rate-limits"); r.status != http.StatusOK || decode[map[string]int](t, r)["remaining"] != 0 {
+		t.Errorf("exhausted pool: GET /account/rate-limits %d %s, want 200 and 0", r.status, r.body)
+	}
+}
