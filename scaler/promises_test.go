@@ -349,9 +349,4 @@ func secondScaler(t *testing.T, w *world, srv *httptest.Server, st policy.Settin
 	return i
 }
 
-func (i *instance) tick(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	i.s.EvaluateAll(ctx)
-}
+func (i *instance) tick(t *testing.T) { t.Helper(); evaluate(t, i.s) }

@@ -109,11 +109,14 @@ func newWorldWith(t *testing.T, opt func(*scaler.Options), ps ...policy.Settings
 	return w
 }
 
-func (w *world) tick(t *testing.T) {
+func (w *world) tick(t *testing.T) { t.Helper(); evaluate(t, w.s) }
+
+// evaluate runs one tick of every policy of s.
+func evaluate(t *testing.T, s *scaler.Scaler) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	w.s.EvaluateAll(ctx)
+	s.EvaluateAll(ctx)
 }
 
 func (w *world) quantity(t *testing.T, typ string) int {
