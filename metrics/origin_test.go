@@ -16,6 +16,7 @@ func TestSameOrigin(t *testing.T) {
 		{"https://prom/a", "https://prom:443/b", true},
 		{"http://prom/a", "http://prom:80/b", true},
 		{"https://prom/a", "http://prom/a", false}, // a downgrade to plain text
+		{"https://prom:8443/a", "http://prom:8443/a", false},
 		{"http://prom:9090/a", "http://prom:9091/a", false},
 		{"http://prom/a", "http://evil.example/a", false},
 		{"http://prom.evil.example/a", "http://prom/a", false},
