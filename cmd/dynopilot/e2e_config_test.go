@@ -44,9 +44,9 @@ func cfgEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// TestConfigErrorsNeverShowSecrets: issue 11, item 7. `check` and `run` printed credentials as written when a
+// TestCfgErrorsNeverShowSecrets: issue 11, item 7. `check` and `run` printed credentials as written when a
 // URL-valued setting was malformed. Both must fail naming the variable, and show no password, token or userinfo.
-func TestConfigErrorsNeverShowSecrets(t *testing.T) {
+func TestCfgErrorsNeverShowSecrets(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		set      []string
@@ -86,9 +86,9 @@ func TestConfigErrorsNeverShowSecrets(t *testing.T) {
 	}
 }
 
-// TestRunningDaemonNeverLogsSourceOrPushCredentials: valid URLs with credentials whose services fail: the failures
+// TestCfgRunningDaemonHidesCredentials: valid URLs with credentials whose services fail: the failures
 // are logged and published, the credentials never.
-func TestRunningDaemonNeverLogsSourceOrPushCredentials(t *testing.T) {
+func TestCfgRunningDaemonHidesCredentials(t *testing.T) {
 	h := startHeroku(t)
 	r := newReading(t, 1)
 	dead := "127.0.0.1:1" // nothing listens
@@ -108,9 +108,9 @@ func TestRunningDaemonNeverLogsSourceOrPushCredentials(t *testing.T) {
 	}
 }
 
-// TestConfigThatCannotWorkIsRefused: issue 11, item 9 (and TIMEOUT against INTERVAL, item 4). Each was accepted by
+// TestCfgUnworkableConfigRefused: issue 11, item 9 (and TIMEOUT against INTERVAL, item 4). Each was accepted by
 // check (or panicked with a stack trace in check and run): each is refused, exit 1, naming the variable.
-func TestConfigThatCannotWorkIsRefused(t *testing.T) {
+func TestCfgUnworkableConfigRefused(t *testing.T) {
 	h := startHeroku(t)
 	r := newReading(t, 1)
 	second := func(process string) []string {
@@ -209,10 +209,10 @@ func cfgQuantity(t *testing.T, h *heroku, app, typ string) int {
 	return 0
 }
 
-// TestNegativeReadingsNeverScaleDown: issue 11, item 3. A Prometheus query answering -5 or -0.001 scaled three
+// TestCfgNegativeReadingsNeverScaleDown: issue 11, item 3. A Prometheus query answering -5 or -0.001 scaled three
 // policies (latency, MEASURE=size, EMPTY=zero) 4 -> 1 in one PATCH. Each reading fails instead: no PATCH, the
 // quantity stays 4, the reason is reading_failed, and the log shows the value.
-func TestNegativeReadingsNeverScaleDown(t *testing.T) {
+func TestCfgNegativeReadingsNeverScaleDown(t *testing.T) {
 	for _, c := range []struct{ shape, value string }{{"vector", "-5"}, {"scalar", "-0.001"}} {
 		t.Run(c.shape+" "+c.value, func(t *testing.T) {
 			prom := cfgPrometheus(t)
