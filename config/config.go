@@ -133,21 +133,30 @@ func Load(environ []string) (*Config, error) {
 	indices, nameProblems := policyIndices(vars)
 	problems = append(problems, nameProblems...)
 
-	seen := map[string]int{}
+	seen := map[string]string{} // app/process in lower case -> the first policy for it, e.g. "POLICY_0_ (shop/web)"
 	for _, n := range indices {
-		p, errs := loadPolicy(n, vars, cfg.Global.Defaults())
+		prefix := fmt.Sprintf("POLICY_%d_", n)
+		local := withDefaults(vars, prefix)
+		p, errs := loadPolicy(n, vars, local, cfg.Global.Defaults())
 		problems = append(problems, errs...)
-		if p == nil {
+		// Compared on the values as written, so that a duplicate is reported even beside the policy's other
+		// problems; ignoring case, since the daemon finds a policy's formation entry ignoring case (as check does):
+		// WORKER and worker are one.
+		app, process := strings.TrimSpace(local[prefix+"APP"]), strings.TrimSpace(local[prefix+"PROCESS"])
+		key := strings.ToLower(app + "/" + process)
+		first, dup := seen[key]
+		switch {
+		case app == "" || process == "":
+		case dup:
+			problems.Add(setting.Errorf(prefix+"PROCESS", process,
+				"a process type not already scaled by %s; apps and process types are compared ignoring case: two policies for one process type would fight", first))
 			continue
+		default:
+			seen[key] = fmt.Sprintf("%s (%s/%s)", prefix, app, process)
 		}
-		key := strings.ToLower(p.Policy.App) + "/" + p.Policy.Process
-		if first, dup := seen[key]; dup {
-			problems.Add(setting.Errorf(p.Prefix()+"PROCESS", p.Policy.Process,
-				"a process type not already scaled by POLICY_%d_ (app %s): two policies for one process type would fight", first, p.Policy.App))
-			continue
+		if p != nil {
+			cfg.Policies = append(cfg.Policies, *p)
 		}
-		seen[key] = n
-		cfg.Policies = append(cfg.Policies, *p)
 	}
 	if len(indices) == 0 {
 		problems.Add(&setting.Error{Name: "POLICY_0_APP", Expected: "at least one policy: POLICY_0_APP, POLICY_0_PROCESS, POLICY_0_MAX and POLICY_0_SOURCE"})
@@ -155,21 +164,45 @@ func Load(environ []string) (*Config, error) {
 	return cfg, problems.Err()
 }
 
-func loadPolicy(n int, vars map[string]string, d metrics.Defaults) (*Policy, []error) {
+// loadPolicy reads policy n from local (vars with POLICY_DEFAULT_ applied to it, see withDefaults).
+func loadPolicy(n int, vars, local map[string]string, d metrics.Defaults) (*Policy, []error) {
 	prefix := fmt.Sprintf("POLICY_%d_", n)
-	local := withDefaults(vars, prefix)
 	pol, interval, every, errs := loadDecision(prefix, local)
 	var src metrics.Settings
 	if err := env.ParseWithOptions(&src, env.Options{Environment: local, Prefix: prefix}); err != nil {
-		errs = append(errs, named(err, reflect.TypeOf(src), prefix, local)...)
-	} else {
-		spec, err := src.Parse(local[prefix+"PROCESS"], d)
-		errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)
-		if len(errs) == 0 {
-			return &Policy{Index: n, Policy: pol, Source: spec, Interval: interval, Every: every}, nil
-		}
+		return nil, append(errs, named(err, reflect.TypeOf(src), prefix, local)...)
 	}
-	return nil, errs
+	spec, err := src.Parse(local[prefix+"PROCESS"], d)
+	errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)
+	if err == nil && interval != "" {
+		errs = append(errs, fitTimeout(&spec, prefix, interval, vars, local)...)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return &Policy{Index: n, Policy: pol, Source: spec, Interval: interval, Every: every}, nil
+}
+
+// fitTimeout holds TIMEOUT to the policy's interval: a reading that may outlast the gap until the next evaluation
+// would have the evaluations overlap (the scaler skips a tick while the last one runs, so the policy would silently
+// be evaluated less often than INTERVAL says). A TIMEOUT that is set (by the policy or POLICY_DEFAULT_) and longer
+// is a problem; the default (metrics.DefaultTimeout) is shortened to the interval instead.
+func fitTimeout(spec *metrics.Spec, prefix, interval string, vars, local map[string]string) []error {
+	gap := shortestGap(interval, time.Now())
+	if gap <= 0 || spec.Timeout <= gap {
+		return nil
+	}
+	raw, set := local[prefix+"TIMEOUT"]
+	if !set {
+		spec.Timeout = gap
+		return nil
+	}
+	from := ""
+	if _, own := vars[prefix+"TIMEOUT"]; !own {
+		from = " (the value comes from POLICY_DEFAULT_TIMEOUT)"
+	}
+	return []error{setting.Errorf(prefix+"TIMEOUT", raw, "a duration of at most the policy's interval, %s (%sINTERVAL is %q)%s: a reading must end before the next evaluation is due",
+		gap, prefix, interval, from)}
 }
 
 // LoadDecision reads what decides policy n (its policy settings and INTERVAL) exactly as Load does, with
@@ -234,7 +267,9 @@ func loadDecision(prefix string, local map[string]string) (*policy.Policy, strin
 }
 
 // ParseInterval accepts a Go duration ("15s", at least 1s) or a cron spec robfig/cron understands ("@every 10s",
-// "*/1 * * * *"), and returns the cron spec to schedule, plus the duration when one was given.
+// "*/1 * * * *"), and returns the cron spec to schedule, plus the duration when one was given. An @every of less
+// than 1s (robfig/cron would quietly run 0s or -5s every second) and a spec that never fires ("0 0 31 2 *") are
+// errors.
 func ParseInterval(v string) (spec string, every time.Duration, err error) {
 	v = strings.TrimSpace(v)
 	if d, derr := time.ParseDuration(v); derr == nil {
@@ -243,12 +278,46 @@ func ParseInterval(v string) (spec string, every time.Duration, err error) {
 		}
 		return "@every " + d.String(), d, nil
 	}
-	if _, perr := cron.ParseStandard(v); perr != nil {
-		return "", 0, fmt.Errorf("a duration such as 15s or a cron spec such as \"@every 10s\" or \"*/1 * * * *\" (%v)", perr)
+	schedule, perr := cron.ParseStandard(v)
+	if perr != nil {
+		return "", 0, fmt.Errorf("a duration such as 15s or a cron spec such as \"@every 10s\" or \"*/1 * * * *\" (%w)", perr)
 	}
-	if strings.HasPrefix(v, "@every ") {
-		d, _ := time.ParseDuration(strings.TrimPrefix(v, "@every "))
+	body := v // without a CRON_TZ= or TZ= prefix, which robfig/cron also accepts before @every
+	if strings.HasPrefix(v, "CRON_TZ=") || strings.HasPrefix(v, "TZ=") {
+		_, body, _ = strings.Cut(v, " ")
+		body = strings.TrimSpace(body)
+	}
+	if rest, ok := strings.CutPrefix(body, "@every "); ok {
+		d, derr := time.ParseDuration(strings.TrimSpace(rest))
+		if derr != nil || d < time.Second {
+			return "", 0, fmt.Errorf("an @every of at least 1s, such as \"@every 10s\"")
+		}
 		return v, d, nil
 	}
+	if schedule.Next(time.Now()).IsZero() {
+		return "", 0, fmt.Errorf("a cron spec that fires: this one matches no time in the next five years")
+	}
 	return v, 0, nil
+}
+
+// shortestGap is the shortest time between two runs of the cron spec over its next hundred runs from now (for
+// "0 9 * * MON-FRI", a day), or 0 when it runs at most once or does not parse.
+func shortestGap(spec string, now time.Time) time.Duration {
+	schedule, err := cron.ParseStandard(spec)
+	if err != nil {
+		return 0
+	}
+	var gap time.Duration
+	prev := schedule.Next(now)
+	for i := 0; i < 100 && !prev.IsZero(); i++ {
+		next := schedule.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		if d := next.Sub(prev); gap == 0 || d < gap {
+			gap = d
+		}
+		prev = next
+	}
+	return gap
 }

@@ -105,12 +105,21 @@ func TestEveryProblemNamesItsVariable(t *testing.T) {
 }
 
 func TestDuplicatePolicies(t *testing.T) {
-	_, problems := load(t,
-		"POLICY_0_APP=shop", "POLICY_0_PROCESS=web", "POLICY_0_SOURCE=hirefire", "POLICY_0_SOURCE_URL=http://x/i", "POLICY_0_MAX=2", "POLICY_0_TARGET=1",
-		"POLICY_1_APP=SHOP", "POLICY_1_PROCESS=web", "POLICY_1_SOURCE=hirefire", "POLICY_1_SOURCE_URL=http://x/i", "POLICY_1_MAX=2", "POLICY_1_TARGET=1",
-	)
-	if len(problems) != 1 || !strings.Contains(problems[0], "POLICY_1_PROCESS") || !strings.Contains(problems[0], "POLICY_0_") {
-		t.Errorf("want one problem naming both policies, got %v", problems)
+	// Issue 11: WORKER beside worker passed, then both steered one formation entry, PATCHing 5 <-> 3 every second.
+	// The daemon finds formation entries ignoring case, so the comparison does too (an app id, a UUID, too).
+	for _, c := range [][4]string{
+		{"shop", "worker", "shop", "WORKER"},
+		{"shop", "web", "shop", "web"},
+		{"01234567-89ab-cdef-0123-456789abcdef", "web", "01234567-89AB-CDEF-0123-456789ABCDEF", "Web"},
+	} {
+		_, problems := load(t,
+			"POLICY_0_APP="+c[0], "POLICY_0_PROCESS="+c[1], "POLICY_0_SOURCE=hirefire", "POLICY_0_SOURCE_URL=http://x/i", "POLICY_0_MAX=2", "POLICY_0_TARGET=1",
+			"POLICY_1_APP="+c[2], "POLICY_1_PROCESS="+c[3], "POLICY_1_SOURCE=hirefire", "POLICY_1_SOURCE_URL=http://x/i", "POLICY_1_MAX=2", "POLICY_1_TARGET=1",
+		)
+		if len(problems) != 1 || !strings.Contains(problems[0], "POLICY_1_PROCESS=\""+c[3]+"\"") || !strings.Contains(problems[0], "POLICY_0_") ||
+			!strings.Contains(problems[0], "ignoring case") {
+			t.Errorf("%v: want one problem naming both policies, the value and the rule, got %v", c, problems)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/dynopilot/dynopilot/setting"
 )
@@ -17,8 +18,8 @@ func checkGlobal(g Global, vars map[string]string) []error {
 	if g.APIReserve < 0 || (g.APIRate > 0 && g.APIReserve >= g.APIRate) {
 		l.Add(setting.Errorf("DYNOPILOT_API_RESERVE", vars["DYNOPILOT_API_RESERVE"], "0 or more and less than DYNOPILOT_API_RATE (%d)", g.APIRate))
 	}
-	if g.FormationRefresh < 0 || (g.FormationRefresh > 0 && g.FormationRefresh.Seconds() < 5) {
-		l.Add(setting.Errorf("DYNOPILOT_FORMATION_REFRESH", vars["DYNOPILOT_FORMATION_REFRESH"], "a duration of at least 5s"))
+	if g.FormationRefresh < 5*time.Second {
+		l.Add(setting.Errorf("DYNOPILOT_FORMATION_REFRESH", vars["DYNOPILOT_FORMATION_REFRESH"], "a duration of at least 5s, such as 1m (how often each app's formation is re-read)"))
 	}
 	if g.PushInterval <= 0 {
 		l.Add(setting.Errorf("DYNOPILOT_PUSH_INTERVAL", vars["DYNOPILOT_PUSH_INTERVAL"], "a positive duration such as 15s"))
@@ -29,8 +30,12 @@ func checkGlobal(g Global, vars map[string]string) []error {
 		if v.value == "" {
 			continue
 		}
-		if u, err := url.Parse(v.value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			l.Add(setting.Errorf(v.name, redactValue(v.name, v.value), "an http:// or https:// URL"))
+		u, err := url.Parse(v.value)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			l.Add(setting.Errorf(v.name, v.value, "an http:// or https:// URL"))
+		case v.name == "HEROKU_API_URL" && u.User != nil:
+			l.Add(setting.Errorf(v.name, v.value, "an http:// or https:// URL without credentials: the token goes in HEROKU_API_KEY"))
 		}
 	}
 	switch strings.ToLower(g.LogLevel) {
@@ -55,5 +60,5 @@ func (g Global) String() string {
 	if g.APIKey != "" {
 		key = "set"
 	}
-	return fmt.Sprintf("api=%s key=%s dry_run=%v listen=%s", g.APIURL, key, g.DryRun, g.ListenAddr())
+	return fmt.Sprintf("api=%s key=%s dry_run=%v listen=%s", setting.Redact("HEROKU_API_URL", g.APIURL), key, g.DryRun, g.ListenAddr())
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"reflect"
 	"sort"
 	"strconv"
@@ -13,9 +12,6 @@ import (
 
 	"github.com/dynopilot/dynopilot/setting"
 )
-
-// secretVars never have their value shown.
-var secretVars = map[string]bool{"HEROKU_API_KEY": true}
 
 // policyIndices finds every policy number used by a POLICY_<n>_<SETTING> variable and checks each name: an unknown
 // setting suggests the nearest one, and the numbers must run 0, 1, 2, … without a gap.
@@ -47,12 +43,12 @@ func policyIndices(vars map[string]string) ([]int, []error) {
 				used[n] = k
 			}
 		} else {
-			problems = append(problems, &setting.Error{Name: k, Value: redactValue(k, vars[k]),
+			problems = append(problems, &setting.Error{Name: k, Value: vars[k],
 				Expected: "a name of the form POLICY_<n>_<SETTING> (n = 0, 1, 2, … without leading zeros) or POLICY_DEFAULT_<SETTING>"})
 			continue
 		}
 		if !known[name] {
-			problems = append(problems, &setting.Error{Name: k, Value: redactValue(k, vars[k]),
+			problems = append(problems, &setting.Error{Name: k, Value: vars[k],
 				Expected: fmt.Sprintf("a known setting: did you mean %s%s?", prefix, nearest(name, names))})
 		}
 	}
@@ -64,7 +60,7 @@ func policyIndices(vars map[string]string) ([]int, []error) {
 	for i, n := range indices {
 		if n != i {
 			first := used[n]
-			problems = append(problems, &setting.Error{Name: first, Value: redactValue(first, vars[first]),
+			problems = append(problems, &setting.Error{Name: first, Value: vars[first],
 				Expected: fmt.Sprintf("policies numbered 0, 1, 2, … without gaps, but there is no POLICY_%d_… before POLICY_%d_…", i, n)})
 			break
 		}
@@ -104,7 +100,9 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
-// named turns caarlos0/env's errors, which name Go fields, into *setting.Error naming the variable.
+// named turns caarlos0/env's errors, which name Go fields, into *setting.Error naming the variable. The library's own
+// message is dropped: it quotes the value as written (strconv's "parsing \"…\""), and only setting.Error knows how
+// to show a value without its secrets.
 func named(err error, t reflect.Type, prefix string, vars map[string]string) []error {
 	byField := map[string]string{}
 	collectTags(t, func(tag string, f reflect.StructField) { byField[f.Name] = tag })
@@ -113,7 +111,7 @@ func named(err error, t reflect.Type, prefix string, vars map[string]string) []e
 		var pe env.ParseError
 		if errors.As(e, &pe) {
 			name := prefix + byField[pe.Name]
-			out = append(out, &setting.Error{Name: name, Value: redactValue(name, vars[name]), Expected: expectation(pe.Type)})
+			out = append(out, &setting.Error{Name: name, Value: vars[name], Expected: expectation(pe.Type)})
 			continue
 		}
 		out = append(out, e)
@@ -145,17 +143,6 @@ func collectTags(t reflect.Type, fn func(tag string, f reflect.StructField)) {
 			collectTags(f.Type, fn)
 		}
 	}
-}
-
-// redactValue hides secrets and passwords in URLs.
-func redactValue(name, v string) string {
-	if secretVars[name] && v != "" {
-		return "(hidden)"
-	}
-	if u, err := url.Parse(v); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return v
 }
 
 func toMap(environ []string) map[string]string {

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynopilot/dynopilot/setting"
 )
 
 // DefaultBaseURL is the Platform API.
@@ -64,12 +66,13 @@ func New(cfg Config) (*Client, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
+	// The errors are *setting.Error, which shows the value without its userinfo (or anything else secret).
 	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("HEROKU_API_URL=%q: expected an http(s) URL such as %s", redactURL(cfg.BaseURL), DefaultBaseURL)
+		return nil, setting.Errorf("HEROKU_API_URL", cfg.BaseURL, "an http(s) URL such as %s", DefaultBaseURL)
 	}
 	if base.User != nil {
-		return nil, fmt.Errorf("HEROKU_API_URL=%q: expected no credentials in the URL (set HEROKU_API_KEY)", redactURL(cfg.BaseURL))
+		return nil, setting.Errorf("HEROKU_API_URL", cfg.BaseURL, "an http(s) URL without credentials: the token goes in HEROKU_API_KEY")
 	}
 	if strings.TrimSpace(cfg.Token) == "" {
 		return nil, ErrNoToken
@@ -292,13 +295,4 @@ func scrubURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// redactURL hides any password in a URL given by the user.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	return u.Redacted()
 }

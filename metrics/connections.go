@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dynopilot/dynopilot/setting"
 )
 
 // clientName is how dynopilot introduces itself to Redis (CLIENT LIST), PostgreSQL (application_name) and RabbitMQ
@@ -61,7 +63,7 @@ func (c *Connections) Open(spec Spec) (Source, error) {
 	}
 	src, err := k.open(c, spec)
 	if err != nil {
-		return nil, &SourceError{Source: spec.label(), msg: scrub(err.Error(), secretsOf(spec.URL)), cause: err}
+		return nil, &SourceError{Source: spec.label(), msg: setting.Scrub(err.Error(), secretsOf(spec.URL)), cause: err}
 	}
 	return &named{label: spec.label(), secrets: secretsOf(spec.URL), src: src}, nil
 }

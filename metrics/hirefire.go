@@ -34,9 +34,8 @@ func hirefireKind() kind {
 				return err
 			},
 		},
-		measures:   []string{MeasureLatency, MeasureSize},
-		entryName:  true,
-		secretUser: true,
+		measures:  []string{MeasureLatency, MeasureSize},
+		entryName: true,
 		open: func(c *Connections, s Spec) (Source, error) {
 			target, token, err := hirefireRequestURL(s.URL)
 			if err != nil {
@@ -65,13 +64,13 @@ func hirefireRequestURL(raw string) (target, token string, err error) {
 	return u.String(), token, nil
 }
 
-// keepTokenAtHome follows redirects as net/http does, but never sends the HireFire-Token header to another host
-// (net/http drops only its own sensitive headers, such as Authorization, on such redirects).
+// keepTokenAtHome follows redirects as net/http does, but never sends the HireFire-Token header to another scheme
+// or host (net/http drops only its own sensitive headers, such as Authorization, on such redirects).
 func keepTokenAtHome(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
 	}
-	if req.URL.Host != via[0].URL.Host {
+	if !sameOrigin(req.URL, via[0].URL) {
 		req.Header.Del("HireFire-Token")
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynopilot/dynopilot/setting"
 )
 
 // Instruments publishes how readings go: dynopilot_reading_duration_seconds{source} and
@@ -28,7 +30,7 @@ func NewInstruments(reg prometheus.Registerer) (*Instruments, error) {
 		}, []string{"source"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dynopilot_reading_errors_total",
-			Help: "Readings that failed (error, timeout or panic); a source with nothing to report is not counted.",
+			Help: "Readings that failed (error, timeout, panic, or a value that is negative or not finite); a source with nothing to report is not counted.",
 		}, []string{"policy", "source"}),
 	}
 	if reg != nil {
@@ -42,12 +44,17 @@ func NewInstruments(reg prometheus.Registerer) (*Instruments, error) {
 }
 
 // Wrap returns src read under spec.Timeout, with its duration observed, its errors counted for policy, and any
-// panic turned into an error. It returns at the deadline even if src ignores its context. A nil *Instruments still
-// applies the timeout and the recovery.
+// panic turned into an error. A value that is not a finite number of 0 or more is an error too, naming the source
+// and the value: every measure (a latency, a size) is 0 or more, so a negative one is a broken query or exporter,
+// and must fail the reading (which never scales down) rather than read as a reason to scale down. It returns at the
+// deadline even if src ignores its context. A nil *Instruments still applies the timeout and the recovery.
 func (i *Instruments) Wrap(policy string, spec Spec, src Source) Source {
-	w := &instrumented{src: src, label: spec.label(), secrets: secretsOf(spec.URL), timeout: spec.Timeout}
+	w := &instrumented{src: src, label: spec.label(), measure: spec.Measure, secrets: secretsOf(spec.URL), timeout: spec.Timeout}
 	if w.timeout <= 0 {
 		w.timeout = DefaultTimeout
+	}
+	if w.measure == "" {
+		w.measure = "reading"
 	}
 	if i != nil {
 		w.duration = i.duration.WithLabelValues(spec.Kind)
@@ -59,6 +66,7 @@ func (i *Instruments) Wrap(policy string, spec Spec, src Source) Source {
 type instrumented struct {
 	src      Source
 	label    string
+	measure  string // what the source reads (latency, size), for messages
 	secrets  []string
 	timeout  time.Duration
 	duration prometheus.Observer
@@ -85,7 +93,7 @@ func (w *instrumented) Read(ctx context.Context) (Reading, error) {
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				done <- result{err: fmt.Errorf("%s: panic: %s", w.label, scrub(fmt.Sprint(p), w.secrets))}
+				done <- result{err: fmt.Errorf("%s: panic: %s", w.label, setting.Scrub(fmt.Sprint(p), w.secrets))}
 			}
 		}()
 		r, err := w.src.Read(ctx)
@@ -105,6 +113,8 @@ func (w *instrumented) Read(ctx context.Context) (Reading, error) {
 		res.err = fmt.Errorf("%w (%w: TIMEOUT=%s)", res.err, context.DeadlineExceeded, w.timeout)
 	case res.err == nil && (math.IsNaN(res.r.Value) || math.IsInf(res.r.Value, 0)):
 		res.err = fmt.Errorf("%s: read %v: expected a finite number", w.label, res.r.Value)
+	case res.err == nil && res.r.Value < 0:
+		res.err = fmt.Errorf("%s: read %v: expected a %s of 0 or more (no %s can be negative: the reading failed)", w.label, res.r.Value, w.measure, w.measure)
 	}
 	if w.duration != nil {
 		w.duration.Observe(time.Since(start).Seconds())

@@ -47,8 +47,15 @@ func TestInstruments(t *testing.T) {
 			return metrics.Reading{}, fmt.Errorf("empty: %w", metrics.ErrNoData)
 		}}, "no data"},
 		{"panic", spec, fakeSource{func(context.Context) (metrics.Reading, error) { panic("redis://:Instr-Secret@redis broke") }},
-			"sidekiq redis://:xxxxx@redis:6379/0: panic: redis://:xxxxx@redis broke"},
+			"sidekiq redis://xxxxx@redis:6379/0: panic: redis://xxxxx@redis broke"},
 		{"NaN", spec, fakeSource{func(context.Context) (metrics.Reading, error) { return metrics.Reading{Value: math.NaN()}, nil }}, "NaN"},
+		// Issue 11: a negative value scaled down. No latency or size is negative: a failed reading naming the value.
+		{"negative", spec, fakeSource{func(context.Context) (metrics.Reading, error) { return metrics.Reading{Value: -5}, nil }},
+			"sidekiq redis://xxxxx@redis:6379/0: read -5: expected a latency of 0 or more"},
+		{"tiny negative", spec, fakeSource{func(context.Context) (metrics.Reading, error) { return metrics.Reading{Value: -0.001}, nil }},
+			"read -0.001: expected a latency of 0 or more"},
+		{"negative from a query", other, fakeSource{func(context.Context) (metrics.Reading, error) { return metrics.Reading{Value: -1e-9}, nil }},
+			"postgres postgres://db/app: read -1e-09: expected a latency of 0 or more"},
 		{"ignores its context", spec, fakeSource{func(context.Context) (metrics.Reading, error) { <-stuck; return metrics.Reading{}, nil }}, "TIMEOUT=200ms"},
 		{"other policy", other, fakeSource{func(context.Context) (metrics.Reading, error) { return metrics.Reading{}, errors.New("down") }}, "down"},
 	}
@@ -67,12 +74,12 @@ func TestInstruments(t *testing.T) {
 		}
 	}
 
-	// Errors: error, panic, NaN and timeout for app/worker; no data is not an error.
+	// Errors: error, panic, NaN, two negatives and timeout for app/worker; no data is not an error.
 	want := `
-# HELP dynopilot_reading_errors_total Readings that failed (error, timeout or panic); a source with nothing to report is not counted.
+# HELP dynopilot_reading_errors_total Readings that failed (error, timeout, panic, or a value that is negative or not finite); a source with nothing to report is not counted.
 # TYPE dynopilot_reading_errors_total counter
-dynopilot_reading_errors_total{policy="app/web",source="postgres"} 1
-dynopilot_reading_errors_total{policy="app/worker",source="sidekiq"} 4
+dynopilot_reading_errors_total{policy="app/web",source="postgres"} 2
+dynopilot_reading_errors_total{policy="app/worker",source="sidekiq"} 6
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "dynopilot_reading_errors_total"); err != nil {
 		t.Error(err)
@@ -91,7 +98,7 @@ dynopilot_reading_errors_total{policy="app/worker",source="sidekiq"} 4
 		for _, m := range f.GetMetric() {
 			count := m.GetHistogram().GetSampleCount()
 			source := m.GetLabel()[0].GetValue()
-			if (source == "sidekiq" && count != 6) || (source == "postgres" && count != 1) {
+			if (source == "sidekiq" && count != 8) || (source == "postgres" && count != 2) {
 				t.Errorf("%s: %d durations observed", source, count)
 			}
 		}
@@ -113,7 +120,7 @@ func TestInstrumentsStartAtZero(t *testing.T) {
 	}
 	ins.Wrap("app/worker", parse(t, metrics.Settings{Source: "rq", URL: "redis://r"}), fakeSource{})
 	want := `
-# HELP dynopilot_reading_errors_total Readings that failed (error, timeout or panic); a source with nothing to report is not counted.
+# HELP dynopilot_reading_errors_total Readings that failed (error, timeout, panic, or a value that is negative or not finite); a source with nothing to report is not counted.
 # TYPE dynopilot_reading_errors_total counter
 dynopilot_reading_errors_total{policy="app/worker",source="rq"} 0
 `

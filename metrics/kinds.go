@@ -45,16 +45,15 @@ const (
 type kind struct {
 	name string
 	backend
-	measures   []string                          // the measures the kind can read; the first is its default
-	query      use                               // QUERY
-	preset     use                               // PRESET
-	queues     use                               // QUEUES
-	queueNoun  string                            // what QUEUES names for this kind, in messages and Spec.String ("queues", "keys")
-	defQueues  []string                          // QUEUES when unset ("" = all the backend knows)
-	entryName  bool                              // whether NAME is used
-	secretUser bool                              // the URL's user name may be a secret too (hirefire tokens misplaced there)
-	check      func(s *Spec, errs *setting.List) // settings that depend on each other (postgres: QUERY or PRESET)
-	open       func(c *Connections, s Spec) (Source, error)
+	measures  []string                          // the measures the kind can read; the first is its default
+	query     use                               // QUERY
+	preset    use                               // PRESET
+	queues    use                               // QUEUES
+	queueNoun string                            // what QUEUES names for this kind, in messages and Spec.String ("queues", "keys")
+	defQueues []string                          // QUEUES when unset ("" = all the backend knows)
+	entryName bool                              // whether NAME is used
+	check     func(s *Spec, errs *setting.List) // settings that depend on each other (postgres: QUERY or PRESET)
+	open      func(c *Connections, s Spec) (Source, error)
 }
 
 // backend is where a kind's URL comes from and what it must look like: the same for every kind that reads one

@@ -12,8 +12,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/dynopilot/dynopilot/setting"
 )
 
 // Reading is one value read from a source. Latencies are in seconds, sizes in jobs or messages.
@@ -60,28 +63,39 @@ func (n *named) Read(ctx context.Context) (r Reading, err error) {
 			r, err = Reading{}, fmt.Errorf("panic: %v", p)
 		}
 		if err != nil {
-			err = &SourceError{Source: n.label, msg: scrub(err.Error(), n.secrets), cause: err}
+			err = &SourceError{Source: n.label, msg: setting.Scrub(err.Error(), n.secrets), cause: err}
 		}
 	}()
 	return n.src.Read(ctx)
 }
 
-// scrub replaces every secret in s by "xxxxx", longest first so that a secret containing another is hidden whole.
-func scrub(s string, secrets []string) string {
-	for _, secret := range secrets {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, redacted)
-		}
-	}
-	return s
-}
-
 // latencySince is the age of something stamped at t as seen at now, never negative: a clock that runs ahead on the
-// machine that stamped the job must not turn into a negative latency.
+// machine that stamped the job must not turn into a negative latency. This clock-skew case (and its twin in the
+// postgres presets' SQL) is the only place a negative number is made 0 rather than refused (Instruments.Wrap
+// refuses every negative reading): the source computes the latency itself from job timestamps, and a job stamped
+// by a clock a little ahead of ours has just been enqueued, so 0 is what it has waited.
 func latencySince(now, t time.Time) float64 {
 	d := now.Sub(t).Seconds()
 	if d < 0 {
 		return 0
 	}
 	return d
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port (the port a scheme implies when none is
+// written): the only place credentials configured for b may be sent to.
+func sameOrigin(a, b *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			return "443"
+		case "http":
+			return "80"
+		}
+		return ""
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
 }

@@ -90,11 +90,14 @@ func (p preset) sql(measure string, queues bool) string {
 	if measure == MeasureSize {
 		return "SELECT count(*)::float8 FROM " + p.table + " WHERE " + where
 	}
-	return "SELECT coalesce(extract(epoch FROM now() - min(" + p.since + ")), 0)::float8 FROM " + p.table + " WHERE " + where
+	// greatest(…, 0): a job stamped by an application server whose clock runs ahead of the database's has just been
+	// enqueued (the clock-skew case, as latencySince); a QUERY's negative result, by contrast, is refused.
+	return "SELECT greatest(coalesce(extract(epoch FROM now() - min(" + p.since + ")), 0), 0)::float8 FROM " + p.table + " WHERE " + where
 }
 
 // postgresKind reads a number from PostgreSQL: the result of QUERY (one row, one numeric column), or the latency or
-// size of a job library's table (PRESET), over QUEUES or all queues. Every reading runs in a read-only transaction
+// size of a job library's table (PRESET), over QUEUES or all queues. A QUERY's result is passed on as it is: a
+// negative one is refused by Instruments.Wrap, never read as 0. Every reading runs in a read-only transaction
 // with statement_timeout set to TIMEOUT. Tables are found through the search_path (add ?search_path=… to the URL
 // for another schema).
 func postgresKind() kind {
@@ -126,7 +129,7 @@ func postgresKind() kind {
 			if err != nil {
 				return nil, err
 			}
-			src := &postgres{pool: pool, sql: s.Query, timeout: s.Timeout, latency: s.Measure == MeasureLatency}
+			src := &postgres{pool: pool, sql: s.Query, timeout: s.Timeout}
 			if s.Preset != "" {
 				p, ok := presets()[s.Preset]
 				if !ok {
@@ -163,7 +166,6 @@ type postgres struct {
 	sql     string
 	args    []any
 	utc     bool // preset over Rails tables: read timestamps without zone as UTC
-	latency bool // a negative latency (clock skew) reads as 0
 	timeout time.Duration
 }
 
@@ -227,9 +229,6 @@ func (s *postgres) Read(ctx context.Context) (Reading, error) {
 	v, err := sqlNumber(value, typeName)
 	if err != nil {
 		return Reading{}, err
-	}
-	if s.latency {
-		v = max(v, 0) // a job stamped by a clock ahead of the database's
 	}
 	return Reading{Value: v, At: at}, nil
 }

@@ -299,10 +299,27 @@ func TestPostgresQuery(t *testing.T) {
 	}
 }
 
-func TestPostgresNegativeLatency(t *testing.T) {
+// TestPostgresNegativeReadings: issue 11, item 3. A QUERY's negative result was read as 0 (a latency) or passed on
+// (a size), and scaled down; it is a failed reading naming the value. A preset's latency computed from job
+// timestamps stamped by a clock ahead of the database's is the clock-skew case: 0, the job was just enqueued.
+func TestPostgresNegativeReadings(t *testing.T) {
 	t.Parallel()
-	_, url := schema(t)
-	r := mustRead(t, open(t, metrics.Settings{Source: "postgres", URL: url, Query: "SELECT extract(epoch FROM now() - (now() + interval '1 minute'))"}))
+	pool, url := schema(t)
+	for _, c := range []struct{ query, measure, value string }{
+		{"SELECT extract(epoch FROM now() - (now() + interval '1 minute'))", "latency", "-60"},
+		{"SELECT -0.001::float8", "latency", "-0.001"},
+		{"SELECT -5", "size", "-5"},
+	} {
+		spec := parse(t, metrics.Settings{Source: "postgres", URL: url, Query: c.query, Measure: c.measure})
+		_, err := read(t, withTimeout(spec, open(t, metrics.Settings{Source: "postgres", URL: url, Query: c.query, Measure: c.measure})))
+		wantError(t, err, "postgres postgres://", "read "+c.value+":", "expected a "+c.measure+" of 0 or more")
+	}
+
+	jobs := presetTables()["solid_queue"]
+	jobs.setup(t, pool)
+	jobs.waiting(t, pool, "default", -60) // enqueued by an application server whose clock is a minute ahead
+	spec := parse(t, metrics.Settings{Source: "postgres", URL: url, Preset: "solid_queue"})
+	r := mustRead(t, withTimeout(spec, open(t, metrics.Settings{Source: "postgres", URL: url, Preset: "solid_queue"})))
 	if r.Value != 0 {
 		t.Errorf("a job stamped a minute ahead of the database's clock: latency %v, want 0", r.Value)
 	}

@@ -22,7 +22,10 @@ import (
 //
 // An empty result, or NaN (histogram_quantile over no traffic), is EMPTY: missing (ErrNoData, never a scale-down)
 // or zero. Several series are an error that says how many: aggregate them in the query. ±Inf is an error
-// (histogram_quantile above the largest bucket cannot say how high).
+// (histogram_quantile above the largest bucket cannot say how high). A negative result is passed on as it is, for
+// Instruments.Wrap to refuse: a query's latency or size below 0 is a broken query, not a reason to scale down.
+//
+// The credentials go only to the configured scheme and host: a redirect elsewhere is followed without them.
 func prometheusKind() kind {
 	return kind{
 		name: KindPrometheus,
@@ -44,18 +47,21 @@ func prometheusKind() kind {
 			}
 			var rt http.RoundTripper = c.http.Transport
 			if user != "" || password != "" {
-				rt = basicAuth{user: user, password: password, next: rt}
+				home, err := url.Parse(address)
+				if err != nil {
+					return nil, err
+				}
+				rt = basicAuth{user: user, password: password, home: home, next: rt}
 			}
 			client, err := api.NewClient(api.Config{Address: address, Client: &http.Client{Transport: rt}})
 			if err != nil {
 				return nil, err
 			}
 			return &promQuery{
-				api:     v1.NewAPI(client),
-				query:   s.Query,
-				empty:   s.Empty,
-				latency: s.Measure == MeasureLatency,
-				logger:  c.logger.With("source", s.label()),
+				api:    v1.NewAPI(client),
+				query:  s.Query,
+				empty:  s.Empty,
+				logger: c.logger.With("source", s.label()),
 			}, nil
 		},
 	}
@@ -75,24 +81,29 @@ func prometheusAddress(raw string) (address, user, password string, err error) {
 	return strings.TrimSuffix(u.String(), "/"), user, password, nil
 }
 
-// basicAuth adds the URL's credentials to every request.
+// basicAuth adds the URL's credentials to every request to the URL's own scheme and host (home), and to no other:
+// a round tripper sees every request of a redirect chain, and net/http's dropping of Authorization on a redirect to
+// another host does not apply to a header added here.
 type basicAuth struct {
 	user, password string
+	home           *url.URL
 	next           http.RoundTripper
 }
 
 func (b basicAuth) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !sameOrigin(req.URL, b.home) {
+		return b.next.RoundTrip(req)
+	}
 	req = req.Clone(req.Context())
 	req.SetBasicAuth(b.user, b.password)
 	return b.next.RoundTrip(req)
 }
 
 type promQuery struct {
-	api     v1.API
-	query   string
-	empty   string
-	latency bool // a negative latency (clock skew between exporters) reads as 0
-	logger  *slog.Logger
+	api    v1.API
+	query  string
+	empty  string
+	logger *slog.Logger
 }
 
 func (s *promQuery) Read(ctx context.Context) (Reading, error) {
@@ -139,8 +150,6 @@ func (s *promQuery) sample(v float64, at time.Time) (Reading, error) {
 		return s.noSample(at, "NaN")
 	case math.IsInf(v, 0):
 		return Reading{}, fmt.Errorf("query %q returned %v: expected a finite number (a histogram_quantile above the largest bucket?)", s.query, v)
-	case v < 0 && s.latency:
-		v = 0
 	}
 	return Reading{Value: v, At: at}, nil
 }

@@ -155,16 +155,20 @@ func TestPrometheus(t *testing.T) {
 			t.Errorf("got %v, want 6", got.Value)
 		}
 	})
-	t.Run("negative latency is 0, a negative size stays", func(t *testing.T) {
-		latency := mustRead(t, open(t, metrics.Settings{Source: "prometheus", URL: url, Query: "vector(-5)"}))
-		size := mustRead(t, open(t, metrics.Settings{Source: "prometheus", URL: url, Query: "vector(-5)", Measure: "size"}))
-		if latency.Value != 0 || size.Value != -5 {
-			t.Errorf("latency %v (want 0), size %v (want -5)", latency.Value, size.Value)
+	t.Run("a negative result is a failed reading", func(t *testing.T) {
+		for _, s := range []metrics.Settings{
+			{Source: "prometheus", URL: url, Query: "vector(-5)"},
+			{Source: "prometheus", URL: url, Query: "scalar(vector(-0.001))", Measure: "size"},
+			{Source: "prometheus", URL: url, Query: "vector(-5)", Empty: "zero"},
+		} {
+			_, err := read(t, withTimeout(parse(t, s), open(t, s)))
+			wantError(t, err, "prometheus http://xxxxx@", "read -", "of 0 or more")
+			wantNoSecret(t, err, promPassword)
 		}
 	})
 	t.Run("several series", func(t *testing.T) {
 		_, err := read(t, open(t, metrics.Settings{Source: "prometheus", URL: url, Query: "test_queue_depth"}))
-		wantError(t, err, "prometheus http://dynopilot:xxxxx@", "returned 3 series", `queue="a"`, "sum(")
+		wantError(t, err, "prometheus http://xxxxx@", "returned 3 series", `queue="a"`, "sum(")
 		wantNoSecret(t, err, promPassword)
 	})
 	for _, c := range []struct{ name, query string }{
@@ -200,7 +204,7 @@ func TestPrometheus(t *testing.T) {
 	t.Run("wrong password", func(t *testing.T) {
 		wrong := "http://dynopilot:Wr0ng-Passw0rd@" + url[len("http://dynopilot:"+promPassword+"@"):]
 		_, err := read(t, open(t, metrics.Settings{Source: "prometheus", URL: wrong, Query: "vector(1)"}))
-		wantError(t, err, "prometheus http://dynopilot:xxxxx@", "401")
+		wantError(t, err, "prometheus http://xxxxx@", "401")
 		wantNoSecret(t, err, "Wr0ng-Passw0rd")
 	})
 	t.Run("timeout", func(t *testing.T) {
@@ -212,10 +216,132 @@ func TestPrometheus(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = withTimeout(spec, src).Read(context.Background())
-		wantError(t, err, "prometheus http://u:xxxxx@", "TIMEOUT=200ms")
+		wantError(t, err, "prometheus http://xxxxx@", "TIMEOUT=200ms")
 		wantNoSecret(t, err, "S3cret-Slow")
 		if !isTimeout(err) {
 			t.Errorf("%v is not a timeout", err)
 		}
 	})
+}
+
+// promAPI is a Prometheus-API-compatible server answering every instant query with body (the "data" object), and
+// recording the Authorization header of every request.
+type promAPI struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	auth []string
+}
+
+func newPromAPI(t *testing.T, data string) *promAPI {
+	t.Helper()
+	p := &promAPI{}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.auth = append(p.auth, r.Header.Get("Authorization"))
+		p.mu.Unlock()
+		if r.URL.Path != "/api/v1/query" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"success","data":%s}`, data)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *promAPI) authorizations() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.auth...)
+}
+
+// TestPrometheusNegativeResults: issue 11, item 3. A query answering -5 or -0.001 scaled three policies (latency,
+// MEASURE=size, EMPTY=zero) 4 -> 1 in one PATCH: latencies read as 0, sizes as they were. Each is a failed reading
+// whose error names the source and the value.
+func TestPrometheusNegativeResults(t *testing.T) {
+	t.Parallel()
+	for _, value := range []string{"-5", "-0.001"} {
+		for shape, data := range map[string]string{
+			"vector": `{"resultType":"vector","result":[{"metric":{},"value":[1767225600.5,"` + value + `"]}]}`,
+			"scalar": `{"resultType":"scalar","result":[1767225600.5,"` + value + `"]}`,
+		} {
+			api := newPromAPI(t, data)
+			for _, s := range []metrics.Settings{
+				{Source: "prometheus", URL: "http://u:Pr0m-pw@" + api.srv.Listener.Addr().String(), Query: "q"},
+				{Source: "prometheus", URL: api.srv.URL, Query: "q", Measure: "size"},
+				{Source: "prometheus", URL: api.srv.URL, Query: "q", Empty: "zero"},
+			} {
+				t.Run(shape+" "+value+" "+s.Measure+s.Empty, func(t *testing.T) {
+					spec := parse(t, s)
+					_, err := read(t, withTimeout(spec, open(t, s)))
+					wantError(t, err, "prometheus http://", "read "+value+":", "expected a "+spec.Measure+" of 0 or more")
+					wantNoSecret(t, err, "Pr0m-pw")
+					if errors.Is(err, metrics.ErrNoData) {
+						t.Errorf("%v is a missing reading, not a failed one", err)
+					}
+				})
+			}
+		}
+	}
+	t.Run("zero and a positive value pass", func(t *testing.T) {
+		for value, want := range map[string]float64{"0": 0, "-0": 0, "0.25": 0.25} {
+			api := newPromAPI(t, `{"resultType":"scalar","result":[1767225600.5,"`+value+`"]}`)
+			s := metrics.Settings{Source: "prometheus", URL: api.srv.URL, Query: "q"}
+			if r := mustRead(t, withTimeout(parse(t, s), open(t, s))); r.Value != want {
+				t.Errorf("%s read as %v", value, r.Value)
+			}
+		}
+	})
+}
+
+// TestPrometheusCredentialsStayHome: issue 11, item 8. The URL's basic auth was sent to wherever the server
+// redirected; it goes only to the configured scheme and host, including after a redirect back home.
+func TestPrometheusCredentialsStayHome(t *testing.T) {
+	t.Parallel()
+	const data = `{"resultType":"scalar","result":[1767225600.5,"3"]}`
+	elsewhere := newPromAPI(t, data)
+	home := &promAPI{}
+	home.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		home.mu.Lock()
+		home.auth = append(home.auth, r.Header.Get("Authorization"))
+		home.mu.Unlock()
+		switch r.URL.Path {
+		case "/away/api/v1/query":
+			http.Redirect(w, r, elsewhere.srv.URL+"/api/v1/query", http.StatusTemporaryRedirect)
+		case "/moved/api/v1/query":
+			http.Redirect(w, r, "/api/v1/query", http.StatusTemporaryRedirect)
+		case "/api/v1/query":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"status":"success","data":%s}`, data)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(home.srv.Close)
+	addr := home.srv.Listener.Addr().String()
+
+	s := metrics.Settings{Source: "prometheus", URL: "http://dynopilot:Pr0m-Secret@" + addr + "/away", Query: "q"}
+	if r := mustRead(t, open(t, s)); r.Value != 3 {
+		t.Fatalf("read %v through the redirect, want 3", r.Value)
+	}
+	for _, a := range elsewhere.authorizations() {
+		if a != "" {
+			t.Errorf("the other host received Authorization %q", a)
+		}
+	}
+	if len(elsewhere.authorizations()) == 0 {
+		t.Errorf("the redirect was not followed")
+	}
+
+	s.URL = "http://dynopilot:Pr0m-Secret@" + addr + "/moved"
+	if r := mustRead(t, open(t, s)); r.Value != 3 {
+		t.Fatalf("read %v through a redirect home, want 3", r.Value)
+	}
+	auths := home.authorizations()
+	for _, a := range auths {
+		if a == "" {
+			t.Errorf("a request to the configured host went without credentials: %q", auths)
+		}
+	}
 }

@@ -159,12 +159,9 @@ func (s Settings) Parse(process string, d Defaults) (Spec, error) {
 }
 
 // validateURL checks a URL's scheme and, through the kind's client library, its form, without any I/O. from says
-// where a default URL came from. The value shown is always redacted, and so is any library message.
+// where a default URL came from. setting.Error redacts the value it shows, and scrubs the value's secrets from the
+// library's message.
 func (k kind) validateURL(raw, from string) error {
-	shown := Redact(raw)
-	if k.secretUser {
-		shown = redactUserinfo(raw)
-	}
 	if raw == "" {
 		if k.globalURL == "" {
 			return setting.Errorf("SOURCE_URL", "", "a %s:// URL for SOURCE=%s", k.schemes[0], k.name)
@@ -173,11 +170,11 @@ func (k kind) validateURL(raw, from string) error {
 	}
 	scheme, _, _ := strings.Cut(raw, "://")
 	if !slices.Contains(k.schemes, strings.ToLower(scheme)) || !strings.Contains(raw, "://") {
-		return setting.Errorf("SOURCE_URL", shown, "a URL starting with %s://%s", strings.Join(k.schemes, ":// or "), from)
+		return setting.Errorf("SOURCE_URL", raw, "a URL starting with %s://%s", strings.Join(k.schemes, ":// or "), from)
 	}
 	if k.checkURL != nil {
 		if err := k.checkURL(raw); err != nil {
-			return setting.Errorf("SOURCE_URL", shown, "a valid %s URL%s: %s", k.name, from, scrub(err.Error(), secretsOf(raw)))
+			return setting.Errorf("SOURCE_URL", raw, "a valid %s URL%s: %s", k.name, from, err.Error())
 		}
 	}
 	return nil

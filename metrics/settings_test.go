@@ -95,7 +95,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		t.Errorf("%d problems, want 7:\n%v", len(got), err)
 	}
 	wantNoSecret(t, err, "Hunter2")
-	wantError(t, err, `SOURCE_URL="http://:xxxxx@redis:6379": expected a URL starting with redis:// or rediss:// or unix://`,
+	wantError(t, err, `SOURCE_URL="http://xxxxx@redis:6379": expected a URL starting with redis:// or rediss:// or unix://`,
 		`MEASURE="speed": expected latency or size`, `EMPTY="maybe": expected missing or zero`, `TIMEOUT="soon"`)
 }
 
@@ -111,12 +111,16 @@ func TestParseProblems(t *testing.T) {
 		{"unknown SOURCE", metrics.Settings{Source: "kafka"}, defaults, "SOURCE", []string{`"kafka"`, "one of prometheus"}},
 		{"no URL and no global", metrics.Settings{Source: "sidekiq"}, metrics.Defaults{}, "SOURCE_URL", []string{"redis://", "or set REDIS_URL"}},
 		{"hirefire has no global URL", metrics.Settings{Source: "hirefire"}, defaults, "SOURCE_URL", []string{"https://"}},
-		{"bad global URL", metrics.Settings{Source: "postgres", Preset: "que"}, metrics.Defaults{DatabaseURL: "mysql://u:DbSecret@db/app"}, "SOURCE_URL", []string{"(from DATABASE_URL)", "u:xxxxx@"}},
+		{"bad global URL", metrics.Settings{Source: "postgres", Preset: "que"}, metrics.Defaults{DatabaseURL: "mysql://u:DbSecret@db/app"}, "SOURCE_URL", []string{"(from DATABASE_URL)", "://xxxxx@"}},
 		{"go-redis rejects an option", metrics.Settings{Source: "rq", URL: "redis://:RqSecret@host:6379/0?bogus=1"}, defaults, "SOURCE_URL", []string{"bogus"}},
 		{"namespace is Sidekiq's only", metrics.Settings{Source: "rq", URL: "redis://host:6379/0?namespace=x"}, defaults, "SOURCE_URL", []string{"namespace"}},
-		{"pgx rejects the URL", metrics.Settings{Source: "postgres", Preset: "que", URL: "postgres://u:PgSecret@db:notaport/app"}, defaults, "SOURCE_URL", []string{"u:xxxxx@"}},
-		{"amqp rejects the URL", metrics.Settings{Source: "rabbitmq", Queues: "q", URL: "amqp://u:MqSecret@rabbit:port/"}, defaults, "SOURCE_URL", []string{"u:xxxxx@"}},
+		{"pgx rejects the URL", metrics.Settings{Source: "postgres", Preset: "que", URL: "postgres://u:PgSecret@db:notaport/app"}, defaults, "SOURCE_URL", []string{"://xxxxx@"}},
+		{"amqp rejects the URL", metrics.Settings{Source: "rabbitmq", Queues: "q", URL: "amqp://u:MqSecret@rabbit:port/"}, defaults, "SOURCE_URL", []string{"://xxxxx@"}},
 		{"hirefire token as user", metrics.Settings{Source: "hirefire", URL: "https://HfSecret@app.example.com/hirefire"}, defaults, "SOURCE_URL", []string{"password"}},
+		// Issue 11: a PostgreSQL key=value connection string is no URL, and its password=… was shown.
+		{"key=value DSN", metrics.Settings{Source: "postgres", Preset: "que", URL: "host=db user=app password=PgSecret"}, defaults, "SOURCE_URL", []string{"password=xxxxx", "postgres://"}},
+		{"key=value DSN from DATABASE_URL", metrics.Settings{Source: "postgres", Preset: "que"}, metrics.Defaults{DatabaseURL: "host=db password='DbSecret x'"}, "SOURCE_URL", []string{"password=xxxxx", "(from DATABASE_URL)"}},
+		{"user name of a URL url.Parse rejects", metrics.Settings{Source: "sidekiq", URL: "redis://R3disUser:R3disPass@host:port/0"}, defaults, "SOURCE_URL", []string{"redis://xxxxx@host:port/0"}},
 		{"prometheus needs QUERY", metrics.Settings{Source: "prometheus"}, defaults, "QUERY", []string{"a query"}},
 		{"QUERY where unused", metrics.Settings{Source: "rq", Query: "x"}, defaults, "QUERY", []string{"prometheus", "postgres"}},
 		{"postgres needs QUERY or PRESET", metrics.Settings{Source: "postgres"}, defaults, "PRESET", []string{"delayed_job, good_job, que, river, solid_queue", "or a QUERY"}},
@@ -141,7 +145,7 @@ func TestParseProblems(t *testing.T) {
 				t.Fatalf("no problem for %s in %v", c.setting, err)
 			}
 			wantError(t, p, c.want...)
-			for _, secret := range []string{"DbSecret", "RqSecret", "PgSecret", "MqSecret", "HfSecret", "R3disPass"} {
+			for _, secret := range []string{"DbSecret", "RqSecret", "PgSecret", "MqSecret", "HfSecret", "R3disPass", "R3disUser"} {
 				wantNoSecret(t, err, secret)
 			}
 		})
@@ -172,14 +176,14 @@ func TestSpecString(t *testing.T) {
 		want     string
 	}{
 		{metrics.Settings{Source: "sidekiq", URL: "redis://:Secret1@host:6379/0", Queues: "default,mailers"},
-			"sidekiq redis://:xxxxx@host:6379/0 queues=default,mailers latency"},
-		{metrics.Settings{Source: "rq", Measure: "size"}, "rq redis://:xxxxx@redis:6379/0 queues=all size"},
-		{metrics.Settings{Source: "redis", Queues: "a,b"}, "redis redis://:xxxxx@redis:6379/0 keys=a,b size"},
-		{metrics.Settings{Source: "postgres", Preset: "river"}, "postgres postgres://app:xxxxx@db:5432/app preset=river queues=all latency"},
-		{metrics.Settings{Source: "postgres", Query: "SELECT 1", Measure: "size"}, `postgres postgres://app:xxxxx@db:5432/app query="SELECT 1" size`},
+			"sidekiq redis://xxxxx@host:6379/0 queues=default,mailers latency"},
+		{metrics.Settings{Source: "rq", Measure: "size"}, "rq redis://xxxxx@redis:6379/0 queues=all size"},
+		{metrics.Settings{Source: "redis", Queues: "a,b"}, "redis redis://xxxxx@redis:6379/0 keys=a,b size"},
+		{metrics.Settings{Source: "postgres", Preset: "river"}, "postgres postgres://xxxxx@db:5432/app preset=river queues=all latency"},
+		{metrics.Settings{Source: "postgres", Query: "SELECT 1", Measure: "size"}, `postgres postgres://xxxxx@db:5432/app query="SELECT 1" size`},
 		{metrics.Settings{Source: "prometheus", Query: `max(x{a="b"})`}, `prometheus http://prometheus:9090 query="max(x{a=\"b\"})" empty=missing latency`},
 		{metrics.Settings{Source: "hirefire", URL: "https://app.example.com/hirefire/Secret2/info"}, "hirefire https://app.example.com/hirefire/xxxxx/info name=worker latency"},
-		{metrics.Settings{Source: "rabbitmq", Queues: "q"}, "rabbitmq amqp://app:xxxxx@rabbit:5672/ queues=q size"},
+		{metrics.Settings{Source: "rabbitmq", Queues: "q"}, "rabbitmq amqp://xxxxx@rabbit:5672/ queues=q size"},
 	} {
 		spec, err := c.settings.Parse("worker", defaults)
 		if err != nil {

@@ -11,7 +11,7 @@ type Input struct {
 	Current   int       // quantity in the formation now
 	Size      string    // dyno size name, for the size limit (dynosize.Limit), unless the policy sets SIZE_LIMIT
 	LastScale time.Time // the last scale event: max(formation updated_at, the daemon's own last successful PATCH); zero when unknown
-	Value     float64   // the reading (latencies in seconds)
+	Value     float64   // the reading (latencies in seconds); a negative one is a failed reading
 	ReadingOK bool      // false: the reading failed or is missing
 }
 
@@ -86,7 +86,7 @@ type Decision struct {
 
 	Value     float64 // the reading as given
 	Target    float64 // what the value is compared with: TARGET, UP_ABOVE (step) or PER_DYNO (ratio)
-	ReadingOK bool    // false when the reading failed, was missing, NaN or infinite
+	ReadingOK bool    // false when the reading failed, was missing, negative, NaN or infinite
 	Failures  int     // failed readings in a row, this one included
 
 	Recommendation int           // the mode's recommendation, before stabilization, cooldowns, steps and bounds (Current for a failed reading)
@@ -116,7 +116,9 @@ func Decide(p *Policy, st *State, in Input) Decision {
 		return d.finish(cur, ReasonDisabled)
 	}
 
-	d.ReadingOK = in.ReadingOK && !math.IsNaN(in.Value) && !math.IsInf(in.Value, 0)
+	// A negative value cannot be a latency, a size or a rate: a broken query or exporter, to be held on like any
+	// failed reading, never a reason to scale down (metrics refuses it already; this is the second line).
+	d.ReadingOK = in.ReadingOK && in.Value >= 0 && !math.IsInf(in.Value, 0) // NaN is not >= 0
 	if !d.ReadingOK {
 		d.Failures = st.failed()
 		want, reason := cur, ReasonReadingFailed
@@ -135,8 +137,7 @@ func Decide(p *Policy, st *State, in Input) Decision {
 	st.failures = 0
 	d.Failures = 0
 
-	value := max(in.Value, 0)
-	rec, reason := p.recommend(cur, value)
+	rec, reason := p.recommend(cur, in.Value)
 	d.Recommendation = rec
 
 	// Stabilization (HPA): up only to the lowest, down only to the highest recommendation of the window.

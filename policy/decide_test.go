@@ -79,7 +79,6 @@ func TestDecideModes(t *testing.T) {
 		{name: "target as duration", kv: []string{"TARGET", "250ms"}, in: reading(2, 0.5), desired: 4, action: up, reason: policy.ReasonAboveTarget},
 		{name: "target to zero when idle with MIN=0", kv: []string{"MIN", "0"}, in: reading(1, 0), desired: 0, action: down, reason: policy.ReasonBelowTarget},
 		{name: "target keeps one dyno for any load", kv: []string{"MIN", "0"}, in: reading(1, 0.01), desired: 1, action: hold, reason: policy.ReasonBelowTarget},
-		{name: "negative reading counts as zero", kv: []string{"MIN", "0"}, in: reading(4, -3), desired: 0, action: down, reason: policy.ReasonBelowTarget},
 
 		// From zero dynos: activation.
 		{name: "zero dynos idle stays at zero", kv: []string{"MIN", "0"}, in: reading(0, 0), desired: 0, action: hold, reason: policy.ReasonBelowActivation},
@@ -295,6 +294,15 @@ func TestDecideFailedReadings(t *testing.T) {
 		{name: "+Inf is a failed reading", in: inf, desired: 3, action: hold, reason: policy.ReasonReadingFailed},
 		{name: "-Inf is a failed reading", in: ninf, desired: 3, action: hold, reason: policy.ReasonReadingFailed},
 		{name: "NaN never scales down", kv: []string{"MIN", "0"}, in: reading(4, math.NaN()), desired: 4, action: hold, reason: policy.ReasonReadingFailed},
+		// Issue 11: a query answering -5 or -0.001 scaled 4 -> 1 in one PATCH. No latency, size or rate is negative.
+		{name: "negative reading is a failed reading (target)", kv: []string{"MIN", "0"}, in: reading(4, -3), desired: 4, action: hold, reason: policy.ReasonReadingFailed},
+		{name: "tiny negative reading is a failed reading", kv: []string{"MIN", "1", "DOWN_STABILIZATION", "0"}, in: reading(4, -0.001), desired: 4, action: hold, reason: policy.ReasonReadingFailed},
+		{name: "negative reading is a failed reading (step)", kv: []string{"MODE", "step", "UP_ABOVE", "10", "DOWN_BELOW", "2"}, in: reading(4, -5), desired: 4, action: hold, reason: policy.ReasonReadingFailed},
+		{name: "negative reading is a failed reading (ratio)", kv: []string{"MODE", "ratio", "PER_DYNO", "10", "MIN", "0"}, in: reading(4, -5), desired: 4, action: hold, reason: policy.ReasonReadingFailed},
+		{name: "negative reading at zero dynos", kv: []string{"MIN", "0"}, in: reading(0, -5), desired: 0, action: hold, reason: policy.ReasonReadingFailed},
+		{name: "negative readings count toward the fallback", kv: fallback, prior: []tick{{-30 * time.Second, 2, -5, true}, {-15 * time.Second, 2, -0.001, true}},
+			in: reading(2, -5), desired: 5, action: up, reason: policy.ReasonFallback},
+		{name: "negative zero is zero, not a failure", kv: []string{"MIN", "0"}, in: reading(1, math.Copysign(0, -1)), desired: 0, action: down, reason: policy.ReasonBelowTarget},
 
 		{name: "before FALLBACK_AFTER", kv: fallback, prior: fails(1, 2), in: failed(2), desired: 2, action: hold, reason: policy.ReasonReadingFailed},
 		{name: "fallback raises", kv: fallback, prior: fails(2, 2), in: failed(2), desired: 5, action: up, reason: policy.ReasonFallback},
@@ -314,7 +322,7 @@ func TestDecideFailedReadings(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := runDecide(t, tc)
-			if d.ReadingOK && (math.IsNaN(tc.in.Value) || math.IsInf(tc.in.Value, 0) || !tc.in.ReadingOK) {
+			if d.ReadingOK && (math.IsNaN(tc.in.Value) || math.IsInf(tc.in.Value, 0) || tc.in.Value < 0 || !tc.in.ReadingOK) {
 				t.Errorf("ReadingOK = true for value %v ok %v", tc.in.Value, tc.in.ReadingOK)
 			}
 		})
@@ -537,6 +545,7 @@ func TestExplain(t *testing.T) {
 	}{
 		{[]string{"UP_COOLDOWN", "1m"}, policy.Input{Now: t0, Current: 3, Value: 2, ReadingOK: true, LastScale: t0.Add(-20 * time.Second)}, []string{"UP_COOLDOWN=1m0s", "40s left", "holding at 3"}},
 		{[]string{"MIN", "2"}, failed(2), []string{"reading failed", "holding at 2", "never scales down"}},
+		{[]string{"MIN", "0"}, reading(4, -5), []string{"reading failed (it was -5, and no reading can be negative)", "holding at 4"}},
 		{[]string{"SCHEDULE", "0 0 * * * for 24h min=4"}, reading(1, 1), []string{"1 is below min=4 of schedule window `0 0 * * * for 24h min=4`", "raising to 4"}},
 		{[]string{"MAX", "20"}, policy.Input{Now: t0, Current: 12, Size: "Performance-M", Value: 1, ReadingOK: true}, []string{"12 is above the limit of 10 dynos per process type for Performance-M", "lowering to 10"}},
 		{[]string{"MIN", "0", "ACTIVATION", "2"}, reading(0, 1), []string{"value 1 is not above ACTIVATION=2 at zero dynos"}},

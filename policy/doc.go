@@ -21,7 +21,8 @@
 // (KEDA's activation); step and ratio then recommend at least one dyno. Going back to zero is the mode's own
 // business (a value of 0 in target and ratio mode, DOWN_BELOW in step mode), which gives hysteresis around zero.
 //
-// A negative reading counts as 0. NaN and ±Inf count as failed readings. Every recommendation is clamped to
+// A negative reading, NaN and ±Inf count as failed readings: no latency, size or rate can be negative, so a
+// negative value is a broken query or exporter, never a reason to scale down. Every recommendation is clamped to
 // MaxQuantity in floating point before it becomes an int, so no reading can overflow.
 //
 // # The pipeline, and which reason wins

@@ -90,10 +90,12 @@ func (d Decision) explainForced(b *strings.Builder) {
 
 func (d Decision) explainFailed(b *strings.Builder) {
 	p := d.Policy
-	if d.Failures == 1 {
-		b.WriteString("the reading failed")
-	} else {
-		fmt.Fprintf(b, "the reading failed %d times in a row", d.Failures)
+	b.WriteString("the reading failed")
+	if d.Value < 0 {
+		fmt.Fprintf(b, " (it was %s, and no reading can be negative)", formatAmount(d.Value, p.Seconds))
+	}
+	if d.Failures > 1 {
+		fmt.Fprintf(b, ", %d times in a row", d.Failures)
 	}
 	if d.Reason != ReasonFallback {
 		fmt.Fprintf(b, ": holding at %d (a failed reading never scales down", d.Desired)

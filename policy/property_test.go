@@ -159,7 +159,7 @@ func check(t *testing.T, p *policy.Policy, in policy.Input, d policy.Decision) {
 	if (d.Action == policy.ActionUp) != (d.Desired > d.Current) || (d.Action == policy.ActionDown) != (d.Desired < d.Current) {
 		fail("action does not match the move")
 	}
-	readingOK := in.ReadingOK && !math.IsNaN(in.Value) && !math.IsInf(in.Value, 0)
+	readingOK := in.ReadingOK && !math.IsNaN(in.Value) && !math.IsInf(in.Value, 0) && in.Value >= 0 // a negative value is a failed reading
 	if d.ReadingOK != readingOK {
 		fail("ReadingOK = %v", d.ReadingOK)
 	}
@@ -195,7 +195,7 @@ func (s scenario) randomize(r *rand.Rand) scenario {
 	s.Mode, s.MinQ, s.MaxQ = uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256))
 	s.Target = []float64{1, 0.3, 100, 1e-9, 1e12, r.Float64() * 10}[r.IntN(6)]
 	s.Tolerance = []float64{0, 0.1, 0.5, r.Float64()}[r.IntN(4)]
-	s.Value = []float64{0, -1, math.NaN(), math.Inf(1), 1e300, s.Target, s.Target * r.Float64() * 4, r.ExpFloat64() * s.Target}[r.IntN(8)]
+	s.Value = []float64{0, -1, -0.001, math.NaN(), math.Inf(1), 1e300, s.Target, s.Target * r.Float64() * 4, r.ExpFloat64() * s.Target}[r.IntN(9)]
 	s.Higher = []float64{0, 1e-9, s.Target * r.Float64(), 1e300}[r.IntN(4)]
 	s.Current = uint16(r.IntN(256))
 	s.OK = r.IntN(5) != 0

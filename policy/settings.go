@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -65,11 +66,11 @@ func (s Settings) Parse() (*Policy, error) {
 		App:     strings.TrimSpace(s.App),
 		Process: strings.TrimSpace(s.Process),
 	}
-	if p.App == "" {
-		errs.Add(setting.Errorf("APP", s.App, "the Heroku app's name or id"))
+	if !appName.MatchString(p.App) && !appID.MatchString(p.App) {
+		errs.Add(setting.Errorf("APP", s.App, "the Heroku app's name (lowercase letters, digits and dashes, starting with a letter, as `heroku apps` lists it) or its id (a UUID)"))
 	}
-	if p.Process == "" {
-		errs.Add(setting.Errorf("PROCESS", s.Process, "the process type to scale, such as web or worker"))
+	if !processType.MatchString(p.Process) {
+		errs.Add(setting.Errorf("PROCESS", s.Process, "the process type to scale, such as web or worker: 1 to 128 ASCII letters, digits, '_' and '-', as in the Procfile"))
 	}
 
 	if v, err := strconv.ParseBool(strings.TrimSpace(s.Enabled)); err != nil {
@@ -195,6 +196,15 @@ func (s Settings) Parse() (*Policy, error) {
 	}
 	return p, nil
 }
+
+// What APP and PROCESS may be. They name the policy (app/process) in logs and in every metric's labels, so nothing
+// else may pass: a value that is not valid UTF-8 would make the metrics library panic. PROCESS is the Platform
+// API's pattern for a formation's type; RE2's \w is ASCII.
+var (
+	appName     = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	appID       = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	processType = regexp.MustCompile(`^[-\w]{1,128}$`)
+)
 
 // maxSafety bounds SAFETY: beyond a few units the headroom exceeds any load it protects (SAFETY 10 at one dyno
 // of load asks for eleven), so a larger value is a typo.

@@ -139,6 +139,17 @@ func TestParseProblems(t *testing.T) {
 		{"SIZE_LIMIT at least 1", []string{"MAX", "3", "TARGET", "1", "SIZE_LIMIT", "0"}, "SIZE_LIMIT", "from 1"},
 		{"ACTIVATION not negative", []string{"MAX", "3", "TARGET", "1", "ACTIVATION", "-1"}, "ACTIVATION", ">= 0"},
 		{"APP blank", []string{"APP", "  ", "MAX", "3", "TARGET", "1"}, "APP", "app"},
+		// Issue 11: APP and PROCESS name the policy in every metric's labels; invalid UTF-8 panicked there.
+		{"APP not UTF-8", []string{"APP", "sh\xffop", "MAX", "3", "TARGET", "1"}, "APP", "lowercase letters, digits and dashes"},
+		{"APP upper case", []string{"APP", "Shop", "MAX", "3", "TARGET", "1"}, "APP", "or its id (a UUID)"},
+		{"APP with a slash", []string{"APP", "shop/web", "MAX", "3", "TARGET", "1"}, "APP", "app's name"},
+		{"APP with a space", []string{"APP", "my shop", "MAX", "3", "TARGET", "1"}, "APP", "app's name"},
+		{"PROCESS with a space", []string{"PROCESS", "web worker", "MAX", "3", "TARGET", "1"}, "PROCESS", "1 to 128 ASCII letters"},
+		{"PROCESS with a slash", []string{"PROCESS", "web/1", "MAX", "3", "TARGET", "1"}, "PROCESS", "1 to 128 ASCII letters"},
+		{"PROCESS not ASCII", []string{"PROCESS", "wörker", "MAX", "3", "TARGET", "1"}, "PROCESS", "1 to 128 ASCII letters"},
+		{"PROCESS not UTF-8", []string{"PROCESS", "w\xffb", "MAX", "3", "TARGET", "1"}, "PROCESS", "1 to 128 ASCII letters"},
+		{"PROCESS too long", []string{"PROCESS", strings.Repeat("w", 129), "MAX", "3", "TARGET", "1"}, "PROCESS", "1 to 128"},
+		{"PROCESS blank", []string{"PROCESS", " ", "MAX", "3", "TARGET", "1"}, "PROCESS", "such as web or worker"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := problems(t, append(append([]string(nil), req...), tc.kv...)...)
@@ -165,5 +176,22 @@ func TestParseModeSettingsElsewhere(t *testing.T) {
 	got := problems(t, "APP", "a", "PROCESS", "web", "MAX", "3", "MODE", "ratio", "PER_DYNO", "10", "TARGET", "soon")
 	if names(got)[0] != "TARGET" || len(got) != 1 {
 		t.Errorf("problems %v, want TARGET", names(got))
+	}
+}
+
+// TestParseAppsAndProcessTypes: what Heroku accepts passes (names, ids, Procfile types).
+func TestParseAppsAndProcessTypes(t *testing.T) {
+	for _, c := range [][2]string{
+		{"shop", "web"}, {"shop-prod-2", "worker"}, {"a", "clock_1"}, {"01234567-89ab-cdef-0123-456789abcdef", "Worker-Urgent"},
+		{"01234567-89AB-CDEF-0123-456789ABCDEF", strings.Repeat("w", 128)}, {" shop ", " web "},
+	} {
+		p, err := load(t, "APP", c[0], "PROCESS", c[1], "MAX", "3", "TARGET", "1").Parse()
+		if err != nil {
+			t.Errorf("APP=%q PROCESS=%q: %v", c[0], c[1], err)
+			continue
+		}
+		if p.App != strings.TrimSpace(c[0]) || p.Process != strings.TrimSpace(c[1]) {
+			t.Errorf("APP=%q PROCESS=%q gave %q %q", c[0], c[1], p.App, p.Process)
+		}
 	}
 }

@@ -5,11 +5,14 @@ package setting
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
-// Error is one wrong setting: which, the value it had and what was expected. Value is already redacted by whoever
-// builds the error when the setting can hold a secret.
+// Error is one wrong setting: which, the value it had and what was expected. Value is the value as configured:
+// Error redacts it (Redact) when it formats it, and scrubs any secret of it from Expected (which may quote a client
+// library's message), so that no caller can forget to and no secret ever reaches an error, a log line or
+// `dynopilot check`.
 type Error struct {
 	Name     string // the setting as the validating package knows it, e.g. "MIN"; the loader prefixes it
 	Value    string
@@ -17,10 +20,26 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Value == "" {
-		return fmt.Sprintf("%s is empty: expected %s", e.Name, e.Expected)
+	name := e.Name
+	if !identifier(name) { // a variable's name may be anything but '='; a strange one is shown quoted, and redacted
+		name = strconv.Quote(Redact("", name))
 	}
-	return fmt.Sprintf("%s=%q: expected %s", e.Name, e.Value, e.Expected)
+	expected := Scrub(e.Expected, Secrets(e.Name, e.Value))
+	if e.Value == "" {
+		return fmt.Sprintf("%s is empty: expected %s", name, expected)
+	}
+	return fmt.Sprintf("%s=%q: expected %s", name, Redact(e.Name, e.Value), expected)
+}
+
+// identifier reports whether name is made of ASCII letters, digits, '_', '-' and '.', as the names of variables
+// and flags are.
+func identifier(name string) bool {
+	for _, c := range name {
+		if !(c == '_' || c == '-' || c == '.' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return name != ""
 }
 
 // Errorf builds an *Error with a formatted expectation.
