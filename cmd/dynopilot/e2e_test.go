@@ -433,7 +433,7 @@ func TestExitsPromptlyOnSIGTERMWithASlowSource(t *testing.T) {
 	r.mu.Lock()
 	r.delay = time.Minute
 	r.mu.Unlock()
-	d := startDaemon(t, baseEnv(h, r, "POLICY_0_TIMEOUT=50s"))
+	d := startDaemon(t, baseEnv(h, r, "POLICY_0_TIMEOUT=50s", "POLICY_0_INTERVAL=1m"))
 	time.Sleep(1500 * time.Millisecond) // an evaluation is waiting on the slow source
 	sent := time.Now()
 	d.p.cmd.Process.Signal(syscall.SIGTERM)
