@@ -187,28 +187,6 @@ func cfgPrometheus(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// cfgQuantity is the quantity of app's process type typ in the fake.
-func cfgQuantity(t *testing.T, h *heroku, app, typ string) int {
-	t.Helper()
-	var apps []struct {
-		Name      string `json:"name"`
-		Formation []struct {
-			Type     string `json:"type"`
-			Quantity int    `json:"quantity"`
-		} `json:"formation"`
-	}
-	getJSON(t, h.url+"/_fake/apps", &apps)
-	for _, a := range apps {
-		for _, f := range a.Formation {
-			if a.Name == app && f.Type == typ {
-				return f.Quantity
-			}
-		}
-	}
-	t.Fatalf("no %s/%s in the fake", app, typ)
-	return 0
-}
-
 // TestCfgNegativeReadingsNeverScaleDown: issue 11, item 3. A Prometheus query answering -5 or -0.001 scaled three
 // policies (latency, MEASURE=size, EMPTY=zero) 4 -> 1 in one PATCH. Each reading fails instead: no PATCH, the
 // quantity stays 4, the reason is reading_failed, and the log shows the value.
@@ -233,7 +211,7 @@ func TestCfgNegativeReadingsNeverScaleDown(t *testing.T) {
 				for _, req := range h.requests(t) {
 					if req.Method == "PATCH" {
 						t.Fatalf("dynopilot sent %s %s on negative readings (web %d, worker %d, clock %d)", req.Method, req.Path,
-							cfgQuantity(t, h, "neg", "web"), cfgQuantity(t, h, "neg", "worker"), cfgQuantity(t, h, "neg", "clock"))
+							h.quantityOf(t, "neg", "web"), h.quantityOf(t, "neg", "worker"), h.quantityOf(t, "neg", "clock"))
 					}
 				}
 				out := d.p.output()
@@ -249,7 +227,7 @@ func TestCfgNegativeReadingsNeverScaleDown(t *testing.T) {
 					t.Errorf("%s: %+v, want 4 -> 4 reading_failed", p, s)
 				}
 				typ := strings.TrimPrefix(p, "neg/")
-				if q := cfgQuantity(t, h, "neg", typ); q != 4 {
+				if q := h.quantityOf(t, "neg", typ); q != 4 {
 					t.Errorf("%s: quantity %d, want 4", p, q)
 				}
 			}

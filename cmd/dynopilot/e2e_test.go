@@ -124,6 +124,12 @@ func startHeroku(t *testing.T, args ...string) *heroku {
 
 func (h *heroku) quantity(t *testing.T, typ string) int {
 	t.Helper()
+	return h.quantityOf(t, "shop", typ)
+}
+
+// quantityOf is the quantity of app's process type typ in the fake.
+func (h *heroku) quantityOf(t *testing.T, app, typ string) int {
+	t.Helper()
 	var apps []struct {
 		Name      string `json:"name"`
 		Formation []struct {
@@ -134,12 +140,12 @@ func (h *heroku) quantity(t *testing.T, typ string) int {
 	getJSON(t, h.url+"/_fake/apps", &apps)
 	for _, a := range apps {
 		for _, f := range a.Formation {
-			if a.Name == "shop" && f.Type == typ {
+			if a.Name == app && f.Type == typ {
 				return f.Quantity
 			}
 		}
 	}
-	t.Fatalf("no shop/%s in the fake", typ)
+	t.Fatalf("no %s/%s in the fake", app, typ)
 	return 0
 }
 
