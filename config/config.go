@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ type Global struct {
 	Port             string           `env:"PORT"`
 	PushgatewayURL   string           `env:"PUSHGATEWAY_URL"`
 	PushInterval     time.Duration    `env:"DYNOPILOT_PUSH_INTERVAL" envDefault:"15s"`
+	DrainToken       string           `env:"DYNOPILOT_DRAIN_TOKEN"` // basic-auth password of /drain/<app>; unset: no drain endpoint
 	Sources          metrics.Defaults // PROMETHEUS_URL, REDIS_URL, DATABASE_URL, RABBITMQ_URL
 	LogLevel         string           `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat        string           `env:"LOG_FORMAT" envDefault:"auto"`
@@ -65,6 +67,18 @@ type Policy struct {
 	Source   metrics.Spec
 	Interval string        // a cron spec robfig/cron accepts, e.g. "@every 15s"
 	Every    time.Duration // the interval when given as a duration, else 0
+}
+
+// DrainApps returns the apps that a policy reads through a log drain (SOURCE=logdrain), once each, in the order
+// of the policies: the apps whose drains /drain/<app> accepts.
+func (c *Config) DrainApps() []string {
+	var apps []string
+	for _, p := range c.Policies {
+		if p.Source.Kind == metrics.KindLogDrain && !slices.ContainsFunc(apps, func(a string) bool { return strings.EqualFold(a, p.Policy.App) }) {
+			apps = append(apps, p.Policy.App)
+		}
+	}
+	return apps
 }
 
 // Prefix returns the policy's variable prefix, e.g. "POLICY_0_".
@@ -154,6 +168,11 @@ func Load(environ []string) (*Config, error) {
 		default:
 			seen[key] = fmt.Sprintf("%s (%s/%s)", prefix, app, process)
 		}
+		if p != nil && p.Source.Kind == metrics.KindLogDrain && cfg.Global.DrainToken == "" {
+			problems.Add(setting.Errorf(prefix+"SOURCE", metrics.KindLogDrain,
+				"DYNOPILOT_DRAIN_TOKEN to be set as well: it is the password every log drain sends to /drain/%s", p.Policy.App))
+			continue
+		}
 		if p != nil {
 			cfg.Policies = append(cfg.Policies, *p)
 		}
@@ -172,7 +191,7 @@ func loadPolicy(n int, vars, local map[string]string, d metrics.Defaults) (*Poli
 	if err := env.ParseWithOptions(&src, env.Options{Environment: local, Prefix: prefix}); err != nil {
 		return nil, append(errs, named(err, reflect.TypeOf(src), prefix, local)...)
 	}
-	spec, err := src.Parse(local[prefix+"PROCESS"], d)
+	spec, err := src.Parse(local[prefix+"APP"], local[prefix+"PROCESS"], d)
 	errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)
 	if err == nil && interval != "" {
 		errs = append(errs, fitTimeout(&spec, prefix, interval, vars, local)...)

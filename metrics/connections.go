@@ -29,7 +29,15 @@ type Connections struct {
 	redis  map[string]*redis.Client
 	pg     map[string]*pgxpool.Pool
 	amqp   map[string]*amqpConn
+	drains Drains // the log drain receiver's aggregates, for SOURCE=logdrain; nil without one
 	closed bool
+}
+
+// UseDrains gives logdrain sources opened from now on the receiver's aggregates to read.
+func (c *Connections) UseDrains(d Drains) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.drains = d
 }
 
 // NewConnections returns an empty set of shared clients that logs through logger (nil: discard).

@@ -57,7 +57,7 @@ func redisDB(t testing.TB, db int) (string, *redis.Client) {
 // parse is Settings.Parse for a test that expects the settings to be valid.
 func parse(t testing.TB, s metrics.Settings) metrics.Spec {
 	t.Helper()
-	spec, err := s.Parse("worker", metrics.Defaults{})
+	spec, err := s.Parse("shop", "worker", metrics.Defaults{})
 	if err != nil {
 		t.Fatalf("Parse(%+v): %v", s, err)
 	}

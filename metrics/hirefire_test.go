@@ -58,7 +58,7 @@ func TestHireFire(t *testing.T) {
 
 	readEntry := func(url, name string) (metrics.Reading, error) {
 		t.Helper()
-		spec, err := metrics.Settings{Source: "hirefire", URL: url, Name: name}.Parse("worker", metrics.Defaults{})
+		spec, err := metrics.Settings{Source: "hirefire", URL: url, Name: name}.Parse("shop", "worker", metrics.Defaults{})
 		if err != nil {
 			t.Fatal(err)
 		}

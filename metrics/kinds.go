@@ -16,13 +16,30 @@ const (
 	KindPostgres   = "postgres"
 	KindHireFire   = "hirefire"
 	KindRabbitMQ   = "rabbitmq"
+	KindLogDrain   = "logdrain"
 )
 
 // What a source measures (MEASURE): the policy reads a latency target as seconds and a size target as a count.
 const (
-	MeasureLatency = "latency" // seconds the oldest waiting job has waited
-	MeasureSize    = "size"    // jobs or messages waiting
+	MeasureLatency   = "latency"    // seconds the oldest waiting job has waited; logdrain: a quantile of the router's service time
+	MeasureSize      = "size"       // jobs or messages waiting
+	MeasureQueueTime = "queue-time" // logdrain: a quantile of the queue times the app logs in HireFire's format
+	MeasureRate      = "rate"       // logdrain: requests per second
+	MeasureLoad      = "load"       // logdrain: mean load_avg_1m per dyno, from Heroku's runtime metrics
 )
+
+// measures returns every valid value of MEASURE, in the order the kinds first list them.
+func measures() []string {
+	var out []string
+	for _, k := range kinds() {
+		for _, m := range k.measures {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
 
 // What an empty Prometheus result means (EMPTY).
 const (
@@ -52,6 +69,7 @@ type kind struct {
 	queueNoun string                            // what QUEUES names for this kind, in messages and Spec.String ("queues", "keys")
 	defQueues []string                          // QUEUES when unset ("" = all the backend knows)
 	entryName bool                              // whether NAME is used
+	window    bool                              // whether QUANTILE and WINDOW are used (a source that aggregates over time)
 	check     func(s *Spec, errs *setting.List) // settings that depend on each other (postgres: QUERY or PRESET)
 	open      func(c *Connections, s Spec) (Source, error)
 }
@@ -82,6 +100,7 @@ func kinds() []kind {
 		postgresKind(),
 		hirefireKind(),
 		rabbitmqKind(),
+		logdrainKind(),
 	}
 }
 

@@ -28,7 +28,20 @@ type Settings struct {
 	Name    string `env:"NAME"`
 	Empty   string `env:"EMPTY" envDefault:"missing"`
 	Timeout string `env:"TIMEOUT" envDefault:"10s"`
+	// QUANTILE and WINDOW have no envDefault either: they belong to SOURCE=logdrain alone, and only a value the
+	// user set can be refused for another kind.
+	Quantile string `env:"QUANTILE"`
+	Window   string `env:"WINDOW"`
 }
+
+// Defaults of the settings of a source that aggregates over time (SOURCE=logdrain), and WINDOW's bounds: at least
+// two buckets of the drain's aggregates, at most what it keeps.
+const (
+	DefaultQuantile = 0.95
+	DefaultWindow   = time.Minute
+	MinWindow       = 10 * time.Second
+	MaxWindow       = 15 * time.Minute
+)
 
 // Defaults are the global URLs (PROMETHEUS_URL, REDIS_URL, DATABASE_URL, RABBITMQ_URL) used by policies that set no
 // SOURCE_URL, so that an app with one Redis names it once, as Heroku's add-ons already do.
@@ -42,6 +55,8 @@ type Defaults struct {
 // Spec is a validated source configuration; Connections.Open turns it into a Source.
 type Spec struct {
 	Kind    string        // one of Kinds()
+	App     string        // the policy's app: what a log drain source reads the lines of
+	Process string        // the policy's process type: whose dynos a log drain source reads
 	URL     string        // where to read; may hold a password: show it only through Redact or String
 	Query   string        // PromQL (prometheus) or SQL (postgres)
 	Preset  string        // postgres job table layout, one of Presets()
@@ -50,17 +65,22 @@ type Spec struct {
 	Name    string        // the entry of a HireFire payload
 	Empty   string        // EmptyMissing or EmptyZero
 	Timeout time.Duration // limit on one reading, applied by Instruments.Wrap
+
+	Quantile float64       // logdrain latency and queue-time: the quantile read, in (0, 1)
+	Window   time.Duration // logdrain: the span one reading covers
 }
 
-// Parse validates the settings of the policy for process type process, filling defaults (NAME is the process type,
-// SOURCE_URL the global default of the kind). It reports every problem at once, each as a *setting.Error naming the
-// setting; no error text ever shows a password.
-func (s Settings) Parse(process string, d Defaults) (Spec, error) {
+// Parse validates the settings of the policy for app's process type process, filling defaults (NAME is the process
+// type, SOURCE_URL the global default of the kind). It reports every problem at once, each as a *setting.Error
+// naming the setting; no error text ever shows a password.
+func (s Settings) Parse(app, process string, d Defaults) (Spec, error) {
 	var errs setting.List
 	spec := Spec{
-		Kind:  strings.ToLower(strings.TrimSpace(s.Source)),
-		Query: strings.TrimSpace(s.Query),
-		Name:  strings.TrimSpace(s.Name),
+		Kind:    strings.ToLower(strings.TrimSpace(s.Source)),
+		App:     app,
+		Process: process,
+		Query:   strings.TrimSpace(s.Query),
+		Name:    strings.TrimSpace(s.Name),
 	}
 
 	spec.Timeout = DefaultTimeout
@@ -83,8 +103,8 @@ func (s Settings) Parse(process string, d Defaults) (Spec, error) {
 	}
 
 	measure := strings.ToLower(strings.TrimSpace(s.Measure))
-	if measure != "" && measure != MeasureLatency && measure != MeasureSize {
-		errs.Add(setting.Errorf("MEASURE", s.Measure, "%s or %s", MeasureLatency, MeasureSize))
+	if measure != "" && !slices.Contains(measures(), measure) {
+		errs.Add(setting.Errorf("MEASURE", s.Measure, "one of %s", strings.Join(measures(), ", ")))
 		measure = ""
 	}
 
@@ -99,19 +119,29 @@ func (s Settings) Parse(process string, d Defaults) (Spec, error) {
 
 	spec.Measure = k.measures[0]
 	if measure != "" {
-		if !slices.Contains(k.measures, measure) {
-			errs.Add(setting.Errorf("MEASURE", s.Measure, "%s with SOURCE=%s, which does not record when jobs were enqueued", strings.Join(k.measures, " or "), k.name))
-		} else {
+		switch {
+		case slices.Contains(k.measures, measure):
 			spec.Measure = measure
+		case k.window:
+			errs.Add(setting.Errorf("MEASURE", s.Measure, "%s with SOURCE=%s", strings.Join(k.measures, ", "), k.name))
+		default:
+			errs.Add(setting.Errorf("MEASURE", s.Measure, "%s with SOURCE=%s, which does not record when jobs were enqueued", strings.Join(k.measures, " or "), k.name))
 		}
 	}
 
 	spec.URL = strings.TrimSpace(s.URL)
-	from := ""
-	if spec.URL == "" && k.defaultURL != nil {
-		spec.URL, from = strings.TrimSpace(k.defaultURL(d)), " (from "+k.globalURL+")"
+	switch {
+	case k.schemes == nil && spec.URL != "":
+		errs.Add(setting.Errorf("SOURCE_URL", s.URL, "nothing: SOURCE=%s reads what Heroku sends to dynopilot, not a URL", k.name))
+	case k.schemes != nil:
+		from := ""
+		if spec.URL == "" && k.defaultURL != nil {
+			spec.URL, from = strings.TrimSpace(k.defaultURL(d)), " (from "+k.globalURL+")"
+		}
+		errs.Add(k.validateURL(spec.URL, from))
 	}
-	errs.Add(k.validateURL(spec.URL, from))
+
+	parseWindow(s, k, &spec, &errs)
 
 	switch {
 	case k.query == required && spec.Query == "":
@@ -156,6 +186,48 @@ func (s Settings) Parse(process string, d Defaults) (Spec, error) {
 		return Spec{}, err
 	}
 	return spec, nil
+}
+
+// parseWindow reads QUANTILE and WINDOW for a kind that aggregates over time, and refuses them for any other.
+func parseWindow(s Settings, k kind, spec *Spec, errs *setting.List) {
+	q, w := strings.TrimSpace(s.Quantile), strings.TrimSpace(s.Window)
+	if !k.window {
+		if q != "" {
+			errs.Add(setting.Errorf("QUANTILE", s.Quantile, "nothing: QUANTILE is used only by SOURCE=%s", KindLogDrain))
+		}
+		if w != "" {
+			errs.Add(setting.Errorf("WINDOW", s.Window, "nothing: WINDOW is used only by SOURCE=%s", KindLogDrain))
+		}
+		return
+	}
+	spec.Quantile, spec.Window = DefaultQuantile, DefaultWindow
+	if q != "" {
+		v, err := strconv.ParseFloat(q, 64)
+		if err != nil || !(v > 0 && v < 1) {
+			errs.Add(setting.Errorf("QUANTILE", s.Quantile, "a number between 0 and 1, such as 0.95 for the 95th percentile"))
+		} else {
+			spec.Quantile = v
+		}
+	}
+	if w != "" {
+		d, err := time.ParseDuration(w)
+		if err != nil || d < MinWindow || d > MaxWindow {
+			errs.Add(setting.Errorf("WINDOW", s.Window, "a duration from %s to %s, such as 1m", short(MinWindow), short(MaxWindow)))
+		} else {
+			spec.Window = d
+		}
+	}
+	if q != "" && spec.Measure != MeasureLatency && spec.Measure != MeasureQueueTime {
+		errs.Add(setting.Errorf("QUANTILE", s.Quantile, "nothing with MEASURE=%s: only latency and queue-time are quantiles", spec.Measure))
+	}
+}
+
+// short writes a whole number of minutes as "15m" rather than time.Duration's "15m0s".
+func short(d time.Duration) string {
+	if d%time.Minute == 0 {
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
 }
 
 // validateURL checks a URL's scheme and, through the kind's client library, its form, without any I/O. from says
@@ -225,8 +297,19 @@ func (s Spec) String() string {
 		fmt.Fprintf(&b, " empty=%s", s.Empty)
 	}
 	fmt.Fprintf(&b, " %s", s.Measure)
+	if k.window {
+		if s.Measure == MeasureLatency || s.Measure == MeasureQueueTime {
+			fmt.Fprintf(&b, " quantile=%g", s.Quantile)
+		}
+		fmt.Fprintf(&b, " window=%s", s.Window)
+	}
 	return b.String()
 }
 
-// label names the source in errors: its kind and redacted URL.
-func (s Spec) label() string { return s.Kind + " " + Redact(s.URL) }
+// label names the source in errors: its kind and redacted URL, or for a kind without a URL what it reads.
+func (s Spec) label() string {
+	if k, _ := kindNamed(s.Kind); k.schemes == nil && k.name != "" {
+		return s.Kind + " " + s.App + "/" + s.Process
+	}
+	return s.Kind + " " + Redact(s.URL)
+}

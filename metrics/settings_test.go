@@ -63,10 +63,11 @@ func TestParseValid(t *testing.T) {
 			metrics.Spec{Kind: "rabbitmq", URL: defaults.RabbitMQURL, Queues: []string{"emails"}, Measure: "size", Empty: "missing", Timeout: 10 * time.Second}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := c.settings.Parse("worker", defaults)
+			got, err := c.settings.Parse("shop", "worker", defaults)
 			if err != nil {
 				t.Fatal(err)
 			}
+			c.want.App, c.want.Process = "shop", "worker"
 			if !reflect.DeepEqual(got, c.want) {
 				t.Errorf("got  %#v\nwant %#v", got, c.want)
 			}
@@ -84,7 +85,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		Name:    "web",
 		Empty:   "maybe",
 		Timeout: "soon",
-	}.Parse("worker", defaults)
+	}.Parse("shop", "worker", defaults)
 	got := problems(t, err)
 	for _, name := range []string{"SOURCE_URL", "QUERY", "PRESET", "MEASURE", "NAME", "EMPTY", "TIMEOUT"} {
 		if got[name] == nil {
@@ -96,7 +97,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 	}
 	wantNoSecret(t, err, "Hunter2")
 	wantError(t, err, `SOURCE_URL="http://xxxxx@redis:6379": expected a URL starting with redis:// or rediss:// or unix://`,
-		`MEASURE="speed": expected latency or size`, `EMPTY="maybe": expected missing or zero`, `TIMEOUT="soon"`)
+		`MEASURE="speed": expected one of latency, size, queue-time, rate, load`, `EMPTY="maybe": expected missing or zero`, `TIMEOUT="soon"`)
 }
 
 func TestParseProblems(t *testing.T) {
@@ -138,7 +139,7 @@ func TestParseProblems(t *testing.T) {
 		{"zero TIMEOUT", metrics.Settings{Source: "sidekiq", Timeout: "0s"}, defaults, "TIMEOUT", []string{"positive duration"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := c.settings.Parse("worker", c.defaults)
+			_, err := c.settings.Parse("shop", "worker", c.defaults)
 			got := problems(t, err)
 			p := got[c.setting]
 			if p == nil {
@@ -161,7 +162,7 @@ func TestParseFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := s.Parse("worker", defaults)
+	spec, err := s.Parse("shop", "worker", defaults)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestSpecString(t *testing.T) {
 		{metrics.Settings{Source: "hirefire", URL: "https://app.example.com/hirefire/Secret2/info"}, "hirefire https://app.example.com/hirefire/xxxxx/info name=worker latency"},
 		{metrics.Settings{Source: "rabbitmq", Queues: "q"}, "rabbitmq amqp://xxxxx@rabbit:5672/ queues=q size"},
 	} {
-		spec, err := c.settings.Parse("worker", defaults)
+		spec, err := c.settings.Parse("shop", "worker", defaults)
 		if err != nil {
 			t.Fatal(err)
 		}
