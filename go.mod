@@ -7,6 +7,7 @@ module github.com/dynopilot/dynopilot
 go 1.26.8
 
 require (
+	github.com/DataDog/sketches-go v1.4.8
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/caarlos0/env/v11 v11.4.2 // indirect
 	github.com/cenkalti/backoff v2.1.1+incompatible // indirect
