@@ -32,11 +32,12 @@ func (s *Scaler) Handler(g prometheus.Gatherer) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(map[string]any{"dry_run": s.opts.DryRun, "ready": s.Ready(), "policies": s.Statuses()})
+		enc.Encode(map[string]any{"dry_run": s.opts.DryRun, "ready": s.Ready(), "policies": s.Statuses(), "drains": s.DrainStats()})
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		statusPage.Execute(w, map[string]any{"DryRun": s.opts.DryRun, "Ready": s.Ready(), "Policies": s.Statuses(), "Now": s.now().UTC().Format(time.RFC3339)})
+		statusPage.Execute(w, map[string]any{"DryRun": s.opts.DryRun, "Ready": s.Ready(), "Policies": s.Statuses(), "Drains": s.DrainStats(),
+			"Now": s.now().UTC().Format(time.RFC3339)})
 	})
 	return mux
 }
@@ -78,7 +79,14 @@ th{background:#f4f4f4}.up{color:#0a7d27}.down{color:#b35c00}.hold{color:#555}.er
 <td>{{reading .Reading}}{{if .ReadingError}}<br><small class="err">{{.ReadingError}}</small>{{end}}</td><td>{{.Target}}</td>
 <td class="{{.Action}}"><b>{{.Action}}</b> {{.Reason}}<br><small>{{.Explanation}}</small>{{if .LastError}}<br><small class="err">{{.LastError}}{{if not .RetryAt.IsZero}} (no PATCH before {{.RetryAt.Format "15:04:05"}}){{end}}</small>{{end}}</td>
 <td>{{seconds .CooldownLeftSeconds}}</td><td>{{ago .LastScale}}</td>
-</tr>{{end}}</table></body></html>`))
+</tr>{{end}}</table>
+{{if .Drains}}<h2>Log drains</h2>
+<table><tr><th>app</th><th>last line</th><th>lines a minute</th><th>router</th><th>runtime</th><th>app</th><th>lost</th><th>invalid</th><th>traffic</th></tr>
+{{range .Drains}}<tr><td><b>{{.App}}</b></td><td>{{if .LastLine.IsZero}}<span class="err">nothing received yet</span>{{else}}{{ago .LastLine}}{{end}}</td>
+<td>{{printf "%.0f" .LinesPerMinute}}</td><td>{{index .Lines "router"}}</td><td>{{index .Lines "runtime"}}</td><td>{{index .Lines "app"}}</td>
+<td>{{with index .Lines "lost"}}<span class="err">{{.}}</span>{{else}}0{{end}}{{if not .LastLost.IsZero}}<br><small class="err">last {{ago .LastLost}}</small>{{end}}</td>
+<td>{{index .Lines "invalid"}}</td><td><a href="/api/traffic/{{.App}}.csv">{{.App}}.csv</a></td></tr>{{end}}</table>{{end}}
+</body></html>`))
 
 // formatFloat shows a reading to four significant digits: enough to compare with a target at a glance.
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }

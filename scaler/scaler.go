@@ -24,6 +24,7 @@ import (
 
 	"github.com/dynopilot/dynopilot/dynosize"
 	"github.com/dynopilot/dynopilot/herokuapi"
+	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/policy"
 )
@@ -67,6 +68,9 @@ type Options struct {
 	Logger      *slog.Logger
 	Version     string
 	Now         func() time.Time // default time.Now
+	// Drains reports what each log drain has delivered, for /api/policies and the status page; nil without a log
+	// drain receiver.
+	Drains func() []logdrain.Stats
 }
 
 // Scaler runs the policies. Create with New, start with Run.
@@ -500,6 +504,14 @@ func (s *Scaler) Ready() bool {
 		}
 	}
 	return true
+}
+
+// DrainStats returns what each log drain has delivered, sorted by app; none without a log drain receiver.
+func (s *Scaler) DrainStats() []logdrain.Stats {
+	if s.opts.Drains == nil {
+		return []logdrain.Stats{}
+	}
+	return s.opts.Drains()
 }
 
 // Statuses returns every policy's status, sorted by name.

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"time"
@@ -14,11 +18,12 @@ import (
 	"github.com/dynopilot/dynopilot/config"
 	"github.com/dynopilot/dynopilot/demo"
 	"github.com/dynopilot/dynopilot/herokuapi/fake"
+	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/scaler"
 )
 
-// demoPolicies are the demo's two policies, written as a user writes them in the environment and read the way
+// demoPolicies are the demo's three policies, written as a user writes them in the environment and read the way
 // the daemon reads them, so that every setting left out takes its real default. The interval is added by the flag.
 var demoPolicies = []string{
 	"POLICY_0_APP=" + demo.App, "POLICY_0_PROCESS=web", "POLICY_0_MAX=10", "POLICY_0_TARGET=250ms",
@@ -26,6 +31,8 @@ var demoPolicies = []string{
 	"POLICY_1_APP=" + demo.App, "POLICY_1_PROCESS=worker", "POLICY_1_MIN=0", "POLICY_1_MAX=8", "POLICY_1_MODE=ratio",
 	"POLICY_1_PER_DYNO=150", "POLICY_1_ACTIVATION=10", "POLICY_1_UP_COOLDOWN=5s", "POLICY_1_DOWN_COOLDOWN=30s",
 	"POLICY_1_DOWN_STABILIZATION=30s",
+	"POLICY_2_APP=" + demo.DrainApp, "POLICY_2_PROCESS=web", "POLICY_2_MAX=6", "POLICY_2_TARGET=250ms",
+	"POLICY_2_UP_COOLDOWN=10s", "POLICY_2_DOWN_COOLDOWN=30s", "POLICY_2_DOWN_STABILIZATION=30s",
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -65,19 +72,58 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	policies, err := demoSources(world, reg, *interval)
+	drainToken := rand.Text()
+	drains, err := newDrains(drainToken, []string{demo.DrainApp}, reg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	return serve(ctx, serveOptions{cfg: g, client: client, policies: policies, reg: reg, log: log, stdout: stdout,
+	policies, err := demoSources(world, drains, reg, *interval)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	return serve(ctx, serveOptions{cfg: g, client: client, policies: policies, drains: drains, reg: reg, log: log, stdout: stdout,
 		banner: func(url string) {
-			fmt.Fprintf(stdout, "dynopilot demo: app %s on a fake Heroku at %s\n", demo.App, api.URL)
+			fmt.Fprintf(stdout, "dynopilot demo: apps %s and %s (scaled on its log drain) on a fake Heroku at %s\n", demo.App, demo.DrainApp, api.URL)
 			fmt.Fprintf(stdout, "status page %s/  ·  decisions %s/api/policies  ·  metrics %s/metrics\n", url, url, url)
+			go drainLoop(ctx, world, url+"/drain/"+demo.DrainApp, drainToken, log)
 		}})
 }
 
-func demoSources(w *demo.World, reg prometheus.Registerer, every time.Duration) ([]scaler.Policy, error) {
+// drainLoop does what Heroku's Logplex does for an app with a drain: every second it POSTs the router and
+// runtime-metrics lines of the demo's drain app to dynopilot's /drain/<app>, with the drain's token as the basic-auth
+// password.
+func drainLoop(ctx context.Context, w *demo.World, url, token string, log *slog.Logger) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for frame := 0; ; frame++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		body := w.RouterLog(time.Now())
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.SetBasicAuth("dynopilot", token)
+		req.Header.Set("Content-Type", "application/logplex-1")
+		req.Header.Set("Logplex-Frame-Id", fmt.Sprintf("demo-%d", frame))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("demo drain: POST failed", "err", err)
+			}
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+func demoSources(w *demo.World, drains *logdrain.Store, reg prometheus.Registerer, every time.Duration) ([]scaler.Policy, error) {
 	in, err := metrics.NewInstruments(reg)
 	if err != nil {
 		return nil, err
@@ -96,5 +142,19 @@ func demoSources(w *demo.World, reg prometheus.Registerer, every time.Duration) 
 		spec := metrics.Spec{Kind: s.kind, Timeout: 2 * time.Second}
 		out = append(out, scaler.Policy{Policy: p, Source: in.Wrap(p.Name(), spec, s.src), SourceKind: s.kind, Interval: interval, Timeout: spec.Timeout})
 	}
+	// The third policy reads the drain app's router lines as the daemon would: through a logdrain source.
+	p, interval, err := config.LoadDecision(environ, len(sources))
+	if err != nil {
+		return nil, fmt.Errorf("demo policy %d: %w", len(sources), err)
+	}
+	spec := metrics.Spec{Kind: metrics.KindLogDrain, App: demo.DrainApp, Process: "web", Measure: metrics.MeasureLatency,
+		Quantile: metrics.DefaultQuantile, Window: 30 * time.Second, Timeout: 2 * time.Second}
+	conns := metrics.NewConnections(nil)
+	conns.UseDrains(drains)
+	src, err := conns.Open(spec)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, scaler.Policy{Policy: p, Source: in.Wrap(p.Name(), spec, src), SourceKind: spec.Kind, Interval: interval, Timeout: spec.Timeout})
 	return out, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dynopilot/dynopilot/config"
 	"github.com/dynopilot/dynopilot/herokuapi"
+	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/scaler"
 	"github.com/dynopilot/dynopilot/setting"
@@ -57,12 +58,29 @@ func runDaemon(ctx context.Context, args []string, environ []string, stdout, std
 
 	conns := metrics.NewConnections(log)
 	defer conns.Close()
+	drains, err := newDrains(cfg.Global.DrainToken, cfg.DrainApps(), reg, log)
+	if err != nil {
+		log.Error("cannot receive log drains", "err", err)
+		return 1
+	}
+	if drains != nil {
+		conns.UseDrains(drains)
+	}
 	policies, err := openSources(cfg, conns, reg)
 	if err != nil {
 		log.Error("cannot open sources", "err", err)
 		return 1
 	}
-	return serve(ctx, serveOptions{cfg: cfg.Global, client: client, policies: policies, reg: reg, log: log, stdout: stdout})
+	return serve(ctx, serveOptions{cfg: cfg.Global, client: client, policies: policies, drains: drains, reg: reg, log: log, stdout: stdout})
+}
+
+// newDrains makes the log drain receiver for the apps that a policy reads through their drain; nil when there are
+// none, and then /drain/ answers 404.
+func newDrains(token string, apps []string, reg prometheus.Registerer, log *slog.Logger) (*logdrain.Store, error) {
+	if token == "" || len(apps) == 0 {
+		return nil, nil
+	}
+	return logdrain.New(logdrain.Options{Token: token, Apps: apps, Registerer: reg, Logger: log})
 }
 
 // printProblems lists every configuration problem, one a line.
@@ -115,6 +133,7 @@ type serveOptions struct {
 	cfg      config.Global
 	client   *herokuapi.Client
 	policies []scaler.Policy
+	drains   *logdrain.Store // nil: no log drain endpoint
 	reg      *prometheus.Registry
 	log      *slog.Logger
 	stdout   io.Writer
@@ -125,11 +144,15 @@ type serveOptions struct {
 // within shutdownGrace.
 func serve(ctx context.Context, o serveOptions) int {
 	lim := o.client.Limiter().Config()
-	s, err := scaler.New(scaler.Options{
+	so := scaler.Options{
 		Heroku: o.client, Policies: o.policies, DryRun: o.cfg.DryRun, Refresh: o.cfg.FormationRefresh,
 		APIBudget: float64(lim.PerHour) - float64(lim.Reserve), Registerer: o.reg, Logger: o.log, Version: buildVersion(),
 		PatchTimeout: 5 * time.Second,
-	})
+	}
+	if o.drains != nil {
+		so.Drains = o.drains.Stats
+	}
+	s, err := scaler.New(so)
 	if err != nil {
 		o.log.Error("cannot start", "err", err)
 		return 1
@@ -139,7 +162,14 @@ func serve(ctx context.Context, o serveOptions) int {
 		o.log.Error("cannot listen for HTTP", "addr", o.cfg.ListenAddr(), "err", err)
 		return 1
 	}
-	srv := &http.Server{Handler: s.Handler(o.reg), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/", s.Handler(o.reg))
+	if o.drains != nil {
+		mux.Handle("/drain/", o.drains)
+		mux.Handle("/api/traffic/", o.drains.TrafficHandler())
+	}
+	// Logplex gives a drain POST 5 s; a body that takes longer than 30 s to arrive is not a drain's.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	go srv.Serve(ln)
 	url := "http://" + displayAddr(ln.Addr())
 	o.log.Info("serving HTTP", "url", url)
