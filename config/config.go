@@ -41,6 +41,10 @@ type Global struct {
 	PushgatewayURL   string           `env:"PUSHGATEWAY_URL"`
 	PushInterval     time.Duration    `env:"DYNOPILOT_PUSH_INTERVAL" envDefault:"15s"`
 	DrainToken       string           `env:"DYNOPILOT_DRAIN_TOKEN"` // basic-auth password of /drain/<app>; unset: no drain endpoint
+	// DaemonURL is the running daemon's public URL, where `check` (another process) reads what only the daemon
+	// knows: what its log drains delivered. AppDomain is set by Heroku with runtime-dyno-metadata enabled.
+	DaemonURL string `env:"DYNOPILOT_URL"`
+	AppDomain string `env:"HEROKU_APP_DEFAULT_DOMAIN_NAME"`
 	Sources          metrics.Defaults // PROMETHEUS_URL, REDIS_URL, DATABASE_URL, RABBITMQ_URL
 	LogLevel         string           `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat        string           `env:"LOG_FORMAT" envDefault:"auto"`

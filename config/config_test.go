@@ -201,7 +201,7 @@ func TestAppJSONListsEveryVariable(t *testing.T) {
 		want = append(want, "POLICY_0_"+s)
 	}
 	for _, name := range want {
-		if name == "PORT" { // Heroku sets it
+		if name == "PORT" || name == "HEROKU_APP_DEFAULT_DOMAIN_NAME" { // Heroku sets them
 			continue
 		}
 		if e, ok := app.Env[name]; !ok || e.Description == "" {

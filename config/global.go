@@ -26,6 +26,7 @@ func checkGlobal(g Global, vars map[string]string) []error {
 	}
 	for _, v := range []struct{ name, value string }{
 		{"HEROKU_API_URL", g.APIURL}, {"PUSHGATEWAY_URL", g.PushgatewayURL}, {"PROMETHEUS_URL", g.Sources.PrometheusURL},
+		{"DYNOPILOT_URL", g.DaemonURL},
 	} {
 		if v.value == "" {
 			continue
@@ -52,6 +53,18 @@ func checkGlobal(g Global, vars map[string]string) []error {
 		l.Add(setting.Errorf("DYNOPILOT_LISTEN", g.Listen, "a host:port address such as :9090 or 127.0.0.1:9090"))
 	}
 	return l
+}
+
+// StatusURL is where `check` finds the running daemon's /api/policies: DYNOPILOT_URL, else the app's own domain
+// when Heroku tells it (runtime-dyno-metadata), else "".
+func (g Global) StatusURL() string {
+	switch {
+	case g.DaemonURL != "":
+		return strings.TrimRight(g.DaemonURL, "/")
+	case g.AppDomain != "":
+		return "https://" + g.AppDomain
+	}
+	return ""
 }
 
 // String describes the global configuration without secrets.

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -18,6 +21,7 @@ import (
 	"github.com/dynopilot/dynopilot/config"
 	"github.com/dynopilot/dynopilot/dynosize"
 	"github.com/dynopilot/dynopilot/herokuapi"
+	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/policy"
 	"github.com/dynopilot/dynopilot/setting"
@@ -30,6 +34,27 @@ type checkReport struct {
 	Account  string        `json:"account,omitempty"`
 	DryRun   bool          `json:"dry_run"`
 	Policies []checkPolicy `json:"policies"`
+	Drains   []checkDrain  `json:"drains,omitempty"`
+	Notes    []string      `json:"notes,omitempty"`
+}
+
+// checkDrain is one app's log drain as the running daemon sees it: only the process that receives the drain knows
+// what came, so `check` asks it (Global.StatusURL).
+type checkDrain struct {
+	logdrain.Stats
+	Problem string `json:"problem,omitempty"`
+}
+
+// daemonView is what `check` reads from the running daemon's /api/policies.
+type daemonView struct {
+	Policies []daemonPolicy   `json:"policies"`
+	Drains   []logdrain.Stats `json:"drains"`
+}
+
+type daemonPolicy struct {
+	Policy       string   `json:"policy"`
+	Reading      *float64 `json:"reading"`
+	ReadingError string   `json:"reading_error"`
 }
 
 type checkPolicy struct {
@@ -126,9 +151,17 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 		r   metrics.Reading
 		err error
 	}
+	view, viewProblem := readDaemon(cctx, cfg, &rep)
+	if viewProblem != "" {
+		rep.Problems = append(rep.Problems, viewProblem)
+	}
 	readings := make([]sourceReading, len(cfg.Policies))
 	each(len(cfg.Policies), checkConcurrency, func(i int) {
 		p := cfg.Policies[i]
+		if p.Source.Kind == metrics.KindLogDrain {
+			readings[i].r, readings[i].err = view.reading(p.Policy.Name())
+			return
+		}
 		src, err := conns.Open(p.Source)
 		if err == nil {
 			readings[i].r, err = in.Wrap(p.Policy.Name(), p.Source, src).Read(ctx)
@@ -156,10 +189,13 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 		}
 
 		r, err := readings[i].r, readings[i].err
-		if err != nil {
+		switch {
+		case err != nil && p.Source.Kind == metrics.KindLogDrain && view == nil:
+			cp.ReadingError = err.Error() // nobody to ask: a note says how, not a problem
+		case err != nil:
 			cp.ReadingError = err.Error()
 			cp.Problems = append(cp.Problems, fmt.Sprintf("%sSOURCE: %v", p.Prefix(), err))
-		} else {
+		default:
 			v := r.Value
 			cp.Reading = &v
 		}
@@ -178,7 +214,77 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 	for _, p := range rep.Policies {
 		rep.OK = rep.OK && len(p.Problems) == 0
 	}
+	for _, d := range rep.Drains {
+		rep.OK = rep.OK && d.Problem == ""
+	}
 	return rep
+}
+
+// readDaemon asks the running daemon what only it knows when a policy reads a log drain: each drain's activity and
+// those policies' readings. Without a URL to ask, it says how to give one in a note; a daemon that cannot be read
+// is a problem.
+func readDaemon(ctx context.Context, cfg *config.Config, rep *checkReport) (*daemonView, string) {
+	apps := cfg.DrainApps()
+	if len(apps) == 0 {
+		return nil, ""
+	}
+	base := cfg.Global.StatusURL()
+	if base == "" {
+		rep.Notes = append(rep.Notes, "log drains are received by the running daemon: set DYNOPILOT_URL to its URL (or enable runtime-dyno-metadata) to see here what they delivered and the readings taken from them")
+		return nil, ""
+	}
+	view, err := fetchDaemon(ctx, base+"/api/policies")
+	if err != nil {
+		return nil, fmt.Sprintf("DYNOPILOT_URL: reading the running daemon's drains: %v", err)
+	}
+	for _, app := range apps {
+		d := checkDrain{Stats: logdrain.Stats{App: app}}
+		if i := slices.IndexFunc(view.Drains, func(s logdrain.Stats) bool { return strings.EqualFold(s.App, app) }); i >= 0 {
+			d.Stats = view.Drains[i]
+		}
+		if d.LastLine.IsZero() {
+			d.Problem = fmt.Sprintf("nothing received from the drain of %s: add it with heroku drains:add \"https://dynopilot:$DYNOPILOT_DRAIN_TOKEN@HOST/drain/%s\" -a %s", app, app, app)
+		}
+		rep.Drains = append(rep.Drains, d)
+	}
+	return view, ""
+}
+
+func fetchDaemon(ctx context.Context, url string) (*daemonView, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", setting.Redact("", url), resp.Status)
+	}
+	var v daemonView
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&v); err != nil {
+		return nil, fmt.Errorf("GET %s: expected dynopilot's /api/policies JSON: %w", setting.Redact("", url), err)
+	}
+	return &v, nil
+}
+
+// reading is the daemon's last reading of a policy, as check shows it.
+func (v *daemonView) reading(policy string) (metrics.Reading, error) {
+	if v == nil {
+		return metrics.Reading{}, errors.New("read by the running daemon from its log drain (set DYNOPILOT_URL to see it here)")
+	}
+	i := slices.IndexFunc(v.Policies, func(p daemonPolicy) bool { return p.Policy == policy })
+	switch {
+	case i < 0:
+		return metrics.Reading{}, fmt.Errorf("the running daemon has no policy %s: is it running this configuration?", policy)
+	case v.Policies[i].ReadingError != "":
+		return metrics.Reading{}, errors.New("the running daemon's last reading failed: " + v.Policies[i].ReadingError)
+	case v.Policies[i].Reading == nil:
+		return metrics.Reading{}, errors.New("the running daemon has not read it yet")
+	}
+	return metrics.Reading{Value: *v.Policies[i].Reading}, nil
 }
 
 // checkConcurrency is how many formation reads, and how many source readings, `check` has in flight at once: enough
@@ -243,6 +349,27 @@ func printCheck(w io.Writer, rep checkReport) {
 				fmt.Fprintf(w, "%s: problem: %s\n", p.Policy, pr)
 			}
 		}
+	}
+	if len(rep.Drains) > 0 {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DRAIN\tLAST LINE\tLINES/MIN\tROUTER\tRUNTIME\tAPP\tLOST\tINVALID")
+		for _, d := range rep.Drains {
+			last := "never"
+			if !d.LastLine.IsZero() {
+				last = time.Since(d.LastLine).Round(time.Second).String() + " ago"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%d\t%d\t%d\t%d\t%d\n", d.App, last, d.LinesPerMinute, d.Lines["router"], d.Lines["runtime"],
+				d.Lines["app"], d.Lines["lost"], d.Lines["invalid"])
+		}
+		tw.Flush()
+		for _, d := range rep.Drains {
+			if d.Problem != "" {
+				fmt.Fprintf(w, "drain %s: problem: %s\n", d.App, d.Problem)
+			}
+		}
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	if rep.OK {
 		fmt.Fprintln(w, "everything is fine")
