@@ -36,8 +36,9 @@
 //     `heroku labs:enable log-runtime-metrics`), dyno state changes, R errors, releases.
 //   - app: the app's own output, where "[hirefire:router] queue=12ms" gives a queue time (HireFire's convention).
 //   - lost: messages that never reached these aggregates: the N of Logplex's "Error L10 (output buffer overflow): N
-//     messages dropped" (and of L12 and L13), and the messages of a batch refused for its size. Each notice is also
-//     logged as a warning, and Stats.LastLost tells when the last came.
+//     messages dropped" (and of L12 and L13), and the messages of a batch refused for its size. They are logged as
+//     warnings (notices at most once a minute per app, with the count since), and Stats.LastLost tells when the
+//     last came.
 //   - invalid: garbage.
 //
 // # Aggregating
@@ -238,19 +239,20 @@ type appState struct {
 	name     string // as configured
 	counters [numKinds]prometheus.Counter
 
-	mu        sync.Mutex
-	lines     [numKinds]int64
-	first     int64 // arrival of the first line, Unix ns; 0: none yet
-	last      int64 // arrival of the last line
-	lastLost  int64 // arrival of the last loss notice
-	gaps      [maxGaps]gap
-	gapCount  int
-	received  [receiptBuckets]counted // lines received per bucket of arrival, for Stats
-	procs     map[string]*process
-	overflow  bool // a process type or dyno was not tracked for the caps: warned once
-	traffic   traffic
-	frames    frames
-	lastDebug int64
+	mu       sync.Mutex
+	lines    [numKinds]int64
+	first    int64 // arrival of the first line, Unix ns; 0: none yet
+	last     int64 // arrival of the last line
+	lastLost int64 // arrival of the last loss notice
+	gaps     [maxGaps]gap
+	gapCount int
+	received [receiptBuckets]counted // lines received per bucket of arrival, for Stats
+	procs    map[string]*process
+	overflow bool // a process type or dyno was not tracked for the caps: warned once
+	traffic  traffic
+	frames   frames
+	// Logplex's loss notices not logged yet, and when they last were.
+	lostUnlogged, noticesUnlogged, lostLogged int64
 }
 
 // gap is a time without any line from the drain: from the arrival of one line to that of the next.
@@ -467,7 +469,7 @@ func (a *appState) receive(n int64, now int64) {
 	}
 	if a.first == 0 {
 		a.first = now
-	} else if now-a.last > 2*bucketNanos {
+	} else if now-a.last >= 2*bucketNanos {
 		a.gaps[a.gapCount%maxGaps] = gap{from: a.last, to: now}
 		a.gapCount++
 	}
