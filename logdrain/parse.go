@@ -352,7 +352,7 @@ func (p *pairs) next() (key, value []byte, ok bool) {
 // service= gives none, as on an H12 line's connect=).
 func parseRouter(text []byte, l *line) {
 	p := pairs{s: text}
-	first, at, method, status := true, false, false, false
+	first, at, method, status, dyno, serviceSeen := true, false, false, false, false, false
 	var service []byte
 	for {
 		key, value, ok := p.next()
@@ -363,11 +363,15 @@ func parseRouter(text []byte, l *line) {
 			at = string(key) == "at" && isWord(value)
 			first = false
 		}
-		switch string(key) {
+		switch string(key) { // the first of a key counts
 		case "dyno":
-			l.process = processOf(value)
+			if !dyno {
+				l.process, dyno = processOf(value), true
+			}
 		case "service":
-			service = value
+			if !serviceSeen {
+				service, serviceSeen = value, true
+			}
 		case "method":
 			method = true
 		case "status":

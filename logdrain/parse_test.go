@@ -110,6 +110,15 @@ func TestParseRuntimeLines(t *testing.T) {
 	})
 }
 
+// source= names the dyno a runtime sample is of; without it the PROCID does.
+func TestRuntimeDynoName(t *testing.T) {
+	check(t, parseBody([]byte(fr("<45>1 2026-03-11T16:17:50Z host heroku web.1 - source=worker.2 sample#load_avg_1m=0.5")+
+		fr("<45>1 2026-03-11T16:17:50Z host heroku web.3 - sample#load_avg_1m=0.25")), nil), []want{
+		{kind: kindRuntime, process: "worker", dyno: "worker.2", load: 0.5, service: none, queue: none},
+		{kind: kindRuntime, process: "web", dyno: "web.3", load: 0.25, service: none, queue: none},
+	})
+}
+
 func TestParseAppLines(t *testing.T) {
 	check(t, fixture(t, "app.logplex"), []want{
 		{kind: kindApp, process: "web", queue: 0.012, service: none, load: none},
@@ -138,6 +147,8 @@ func TestParseSplitLines(t *testing.T) {
 	check(t, got, []want{
 		{kind: kindRouter, request: true, process: "", service: none, queue: none, load: none},
 		{kind: kindRouter, request: false, service: none, queue: none, load: none},
+		{kind: kindRouter, request: true, process: "", service: none, queue: none, load: none},
+		{kind: kindRouter, request: false, service: none, queue: none, load: none}, // starts with at=1"
 		{kind: kindRouter, request: true, process: "web", service: 0.005, queue: none, load: none},
 		{kind: kindApp, service: none, queue: none, load: none},
 		{kind: kindApp, service: none, queue: none, load: none},
@@ -192,6 +203,7 @@ func TestParseFraming(t *testing.T) {
 		{"no priority", fr("<>1 2026-03-11T16:17:50Z host app web.1 - hi"), 0, 1},
 		{"tab in a field", fr("<190>1 2026-03-11T16:17:50Z host app\tx web.1 - hi"), 0, 1},
 		{"two spaces", fr("<190>1 2026-03-11T16:17:50Z host  app web.1 - hi"), 0, 1},
+		{"a number then text", "20 Internal Server Error\n" + f + f, 2, 1}, // no '<': not a frame that would swallow the next
 		{"only garbage", "what is this", 0, 1},
 		{"only whitespace", " \n\r\t ", 0, 0},
 	} {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // batch is the reusable memory of one POST: its body and its parsed lines.
@@ -93,6 +94,7 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// reading waits at most for one chunk's apply, and a body of garbage takes no more memory than a body of lines.
 	var counts [numKinds]int64
 	var firstInvalid string
+	var lastNotice []byte
 	received := s.now()
 	now := received.UnixNano()
 	debug := s.log.Enabled(r.Context(), slog.LevelDebug)
@@ -103,7 +105,7 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			switch l := &b.lines[i]; l.kind {
 			case kindLost:
 				counts[kindLost] += l.lost
-				s.log.Warn("drain: Logplex dropped messages before they reached dynopilot", "app", a.name, "messages", l.lost, "notice", lossNotice(l.raw))
+				lastNotice = l.raw
 			case kindInvalid:
 				counts[kindInvalid]++
 				if debug && firstInvalid == "" {
@@ -127,10 +129,21 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id != "" {
 		a.frames.done(key)
 	}
+	var warnLost, notices int64
 	if counts[kindLost] > 0 {
 		a.lastLost = now
+		a.lostUnlogged += counts[kindLost]
+		a.noticesUnlogged++
+		if now-a.lostLogged >= int64(lossLogEvery) {
+			warnLost, notices = a.lostUnlogged, a.noticesUnlogged
+			a.lostLogged, a.lostUnlogged, a.noticesUnlogged = now, 0, 0
+		}
 	}
 	a.mu.Unlock()
+	if warnLost > 0 {
+		s.log.Warn("drain: Logplex dropped messages before they reached dynopilot", "app", a.name, "messages", warnLost,
+			"batches_with_notices", notices, "last_notice", lossNotice(lastNotice))
+	}
 
 	for k, n := range counts {
 		if n > 0 {
@@ -150,8 +163,10 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// chunkLines is how many lines are parsed before they are applied.
-const chunkLines = 256
+const (
+	chunkLines   = 256         // lines parsed before they are applied
+	lossLogEvery = time.Minute // Logplex's loss notices are logged at most this often per app, with the count since
+)
 
 // lossNotice is the text of a Logplex loss notice from "Error L".
 func lossNotice(raw []byte) string {

@@ -383,6 +383,17 @@ func TestLogs(t *testing.T) {
 		o.MaxBody = 2000
 	})
 	serve(e.store, drainRequest("shop", readFile(t, "l10.logplex"), "id1"))
+	// More notices within the minute are logged with the next one after it, with their count.
+	l10 := func(n int) string {
+		return fmt.Sprintf("<172>1 2026-03-11T16:17:54+00:00 host heroku logplex - Error L10 (output buffer overflow): %d messages dropped since 2026-03-11T16:17:26+00:00.", n)
+	}
+	e.clock.Advance(30 * time.Second)
+	e.post(t, "shop", l10(1))
+	if strings.Contains(logs.String(), "messages=1 ") {
+		t.Error("a second notice within the minute was logged at once")
+	}
+	e.clock.Advance(30 * time.Second)
+	e.post(t, "shop", l10(20))
 	serve(e.store, drainRequest("shop", readFile(t, "garbage.logplex"), "id2"))
 	serve(e.store, drainRequest("shop", readFile(t, "split.logplex"), "")) // too large
 	r := drainRequest("shop", nil, "")
@@ -392,7 +403,8 @@ func TestLogs(t *testing.T) {
 	serve(e.store, r)
 	out := logs.String()
 	for _, want := range []string{
-		`level=WARN msg="drain: Logplex dropped messages before they reached dynopilot" app=shop messages=500 notice="Error L10 (output buffer overflow): 500 messages dropped since 2026-03-11T16:17:46+00:00."`,
+		`level=WARN msg="drain: Logplex dropped messages before they reached dynopilot" app=shop messages=514 batches_with_notices=1 last_notice="Error L10 (output buffer overflow): drain 'd.cfcd3264-7259-4b12-ac5b-016032978174' dropped 1 messages since 2026-03-11T16:17:37.307999+00:00."`,
+		`level=WARN msg="drain: Logplex dropped messages before they reached dynopilot" app=shop messages=21 batches_with_notices=2 last_notice="Error L10 (output buffer overflow): 20 messages dropped`,
 		`level=WARN msg="drain: batch refused for its size; its messages are lost" app=shop`,
 		`level=DEBUG msg="drain: batch received" app=shop`,
 		`invalid=6 first_invalid=`,

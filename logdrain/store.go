@@ -20,11 +20,13 @@
 //     retry racing its original), so that Logplex sends it again and it counts once, whichever succeeds;
 //   - 503 when the body could not be read in full (a connection cut short): nothing was counted, and Logplex retries.
 //
-// The body is parsed before any lock is taken and applied under the app's own lock in microseconds per batch, so a
-// POST never waits for a reading and a reading never waits for parsing. The parser reads octet-counted frames
-// (RFC 6587) of RFC 5424 messages without structured data, as Logplex sends them, and never gives up on a body: a
-// frame that is no syslog message, or a stretch of garbage between frames, is counted as one invalid line and reading
-// goes on with the next frame. Lines are counted in dynopilot_drain_lines_total{app,kind}, kind being:
+// The body is parsed a chunk of 256 lines at a time with no lock held, each chunk then applied under the app's own
+// lock in tens of microseconds, so a POST never waits for more than one reading and a reading (at most about 40 µs for
+// a p95 over 15 minutes) never waits for parsing. The Content-Type is not checked (Logplex sends
+// application/logplex-1). The parser reads octet-counted frames (RFC 6587) of RFC 5424 messages without structured
+// data, as Logplex sends them, and never gives up on a body: a frame that is no syslog message, or a stretch of
+// garbage between frames, is counted as one invalid line and reading goes on with the next frame. Lines are counted
+// in dynopilot_drain_lines_total{app,kind}, kind being:
 //
 //   - router: Heroku's router lines ("heroku router"). A request is a router line whose first pair is at=info or
 //     at=error (or that has both method= and status=, for a router that orders its fields otherwise); the
@@ -34,8 +36,9 @@
 //     `heroku labs:enable log-runtime-metrics`), dyno state changes, R errors, releases.
 //   - app: the app's own output, where "[hirefire:router] queue=12ms" gives a queue time (HireFire's convention).
 //   - lost: messages that never reached these aggregates: the N of Logplex's "Error L10 (output buffer overflow): N
-//     messages dropped" (and of L12 and L13), and the messages of a batch refused for its size. Each notice is also
-//     logged as a warning, and Stats.LastLost tells when the last came.
+//     messages dropped" (and of L12 and L13), and the messages of a batch refused for its size. They are logged as
+//     warnings (notices at most once a minute per app, with the count since), and Stats.LastLost tells when the
+//     last came.
 //   - invalid: garbage.
 //
 // # Aggregating
@@ -68,21 +71,23 @@
 //
 //   - the drain delivered no line of any kind (by arrival) for two windows, or none since the Store began: every
 //     measure, rate included (silence is not zero traffic);
-//   - rate also needs the drain to have delivered over the whole window: after the first line, or after a silence of
-//     two windows or more, it is missing until a window has passed;
+//   - rate also needs the drain to have delivered over the whole window: after its first line, or after a silence of
+//     two windows or more, rate is missing until a whole window has passed since (a restart of dynopilot included);
 //   - a window without a request (latency), a queue-time line (queue-time) or a load sample (load) of the process.
 //
 // A rate of 0 while the drain delivers other lines (runtime metrics, the app's output) is a real 0.
 //
 // # Memory
 //
-// Per app, whatever the traffic: 40 KiB of per-minute traffic, 2,048 remembered frame ids (about 80 KiB), and per
-// process type 6 KiB of buckets, two sketches per bucket that has data (at most 665 bins of 8 bytes each, in pages
-// of 32 bins allocated where values fall: about 1 to 3 KiB for a real spread of latencies, 5.5 KiB at most) and 1 KiB
-// per dyno. A busy web process costs about 0.5 to 1 MiB. At most 16 process types and 256 dynos per process type
-// are tracked per app (Heroku allows 100, 255 on Fir); lines of others are counted but not aggregated, with a
-// warning. The worst case, 16 process types all with latency and queue-time lines spread over the whole range in
-// every bucket, is about 40 MiB per app.
+// Per app, whatever the traffic: about 175 KiB from the start (a week of per-minute traffic, 40 KiB, and the last
+// 2,048 Logplex-Frame-Ids with their index, about 130 KiB); per process type seen, 6 KiB of buckets, two sketches per
+// bucket that has values (at most 665 bins of 8 bytes, in pages of 32 bins allocated where values fall: 1 to 3 KiB
+// for a real spread of latencies, 5.5 KiB at most) and 1 KiB per dyno sending runtime metrics. A web process at 20
+// requests/s on 10 dynos, with queue times and runtime metrics, took 0.5 MiB in a test, the same after an hour as
+// after 20 minutes. At most 16 process types and 256 dynos per process type are tracked per app (Heroku allows 100
+// dynos, 255 on Fir); lines of others are counted but not aggregated, with a warning, and a reading for them says so.
+// The worst case, 16 process types all logging latencies and queue times spread over the whole range in every
+// bucket, is about 40 MiB per app.
 package logdrain
 
 import (
@@ -234,19 +239,20 @@ type appState struct {
 	name     string // as configured
 	counters [numKinds]prometheus.Counter
 
-	mu        sync.Mutex
-	lines     [numKinds]int64
-	first     int64 // arrival of the first line, Unix ns; 0: none yet
-	last      int64 // arrival of the last line
-	lastLost  int64 // arrival of the last loss notice
-	gaps      [maxGaps]gap
-	gapCount  int
-	received  [receiptBuckets]counted // lines received per bucket of arrival, for Stats
-	procs     map[string]*process
-	overflow  bool // a process type or dyno was not tracked for the caps: warned once
-	traffic   traffic
-	frames    frames
-	lastDebug int64
+	mu       sync.Mutex
+	lines    [numKinds]int64
+	first    int64 // arrival of the first line, Unix ns; 0: none yet
+	last     int64 // arrival of the last line
+	lastLost int64 // arrival of the last loss notice
+	gaps     [maxGaps]gap
+	gapCount int
+	received [receiptBuckets]counted // lines received per bucket of arrival, for Stats
+	procs    map[string]*process
+	overflow bool // a process type or dyno was not tracked for the caps: warned once
+	traffic  traffic
+	frames   frames
+	// Logplex's loss notices not logged yet, and when they last were.
+	lostUnlogged, noticesUnlogged, lostLogged int64
 }
 
 // gap is a time without any line from the drain: from the arrival of one line to that of the next.
@@ -463,7 +469,7 @@ func (a *appState) receive(n int64, now int64) {
 	}
 	if a.first == 0 {
 		a.first = now
-	} else if now-a.last > 2*bucketNanos {
+	} else if now-a.last >= 2*bucketNanos {
 		a.gaps[a.gapCount%maxGaps] = gap{from: a.last, to: now}
 		a.gapCount++
 	}
@@ -514,6 +520,10 @@ func (s *Store) Read(app, process, measure string, quantile float64, window time
 			a.name, time.Unix(0, a.last).UTC().Format(time.RFC3339), time.Duration(nowNanos-a.last).Round(time.Second), window)
 	}
 	p := a.procs[process]
+	if p == nil && len(a.procs) >= maxProcesses {
+		return 0, at, noData("process type %s of %s is not tracked: the drain brought lines of more than %d process types, and only the first %d are",
+			process, a.name, maxProcesses, maxProcesses)
+	}
 	switch measure {
 	case measureRate:
 		if a.first > start {

@@ -95,17 +95,24 @@ write("l10.logplex", [
 
 # split.logplex: a router request whose path makes the line longer than 10,000 bytes, split by Logplex into a first
 # part (at=, method=, the start of the path) and a continuation (the rest of the path, dyno=, service=, status=),
-# then an ordinary request and a long app line split in two. Router: 3 lines, 2 requests (web.1, service 5 ms for
-# the ordinary one); app: 2 lines.
+# then a second such request, then an ordinary request and a long app line split in two. Router: 5 lines, 3 requests
+# (web.1, service 5 ms for the ordinary one); app: 2 lines.
 long_path = "/search?q=" + "a" * 12000
 whole = router(ts(0), f'at=info method=GET path="{long_path}" host=shop.herokuapp.com request_id=ee fwd="203.0.113.9" dyno=web.1 connect=0ms service=900ms status=200 bytes=10 protocol=https')
 head = whole[:10000]
 rest = whole[10000:]
 cont = router(ts(0), rest)
 long_app = app(ts(1), "web.1", "x" * 15000)
+# A second one, cut where the path's query has "at=": its continuation starts with at=, yet is no request.
+prefix = router(ts(2), 'at=info method=GET path="/search?q=')
+pad = "b" * (10000 - len(prefix) - 1)
+whole2 = prefix + pad + '&at=1" host=shop.herokuapp.com request_id=gg fwd="203.0.113.9" dyno=web.1 connect=0ms service=800ms status=200 bytes=10 protocol=https'
+assert whole2[10000:].startswith("at=1")
 write("split.logplex", [
     frame(head),
     frame(cont),
+    frame(whole2[:10000]),
+    frame(router(ts(2), whole2[10000:])),
     frame(router(ts(1), 'at=info method=GET path="/" host=shop.herokuapp.com request_id=ff fwd="203.0.113.9" dyno=web.1 connect=0ms service=5ms status=200 bytes=10 protocol=https')),
     frame(long_app[:10000]),
     frame(app(ts(1), "web.1", long_app[10000:])),
