@@ -29,25 +29,25 @@ const DefaultListen = ":9797"
 
 // Global holds the settings that are not per policy.
 type Global struct {
-	APIKey           string           `env:"HEROKU_API_KEY"`
-	APIURL           string           `env:"HEROKU_API_URL" envDefault:"https://api.heroku.com"`
-	AuthorizationID  string           `env:"HEROKU_AUTHORIZATION_ID"`
-	DryRun           bool             `env:"DYNOPILOT_DRY_RUN" envDefault:"false"`
-	APIRate          int              `env:"DYNOPILOT_API_RATE" envDefault:"4500"`
-	APIReserve       int              `env:"DYNOPILOT_API_RESERVE" envDefault:"450"`
-	FormationRefresh time.Duration    `env:"DYNOPILOT_FORMATION_REFRESH" envDefault:"1m"`
-	Listen           string           `env:"DYNOPILOT_LISTEN"`
-	Port             string           `env:"PORT"`
-	PushgatewayURL   string           `env:"PUSHGATEWAY_URL"`
-	PushInterval     time.Duration    `env:"DYNOPILOT_PUSH_INTERVAL" envDefault:"15s"`
-	DrainToken       string           `env:"DYNOPILOT_DRAIN_TOKEN"` // basic-auth password of /drain/<app>; unset: no drain endpoint
+	APIKey           string        `env:"HEROKU_API_KEY"`
+	APIURL           string        `env:"HEROKU_API_URL" envDefault:"https://api.heroku.com"`
+	AuthorizationID  string        `env:"HEROKU_AUTHORIZATION_ID"`
+	DryRun           bool          `env:"DYNOPILOT_DRY_RUN" envDefault:"false"`
+	APIRate          int           `env:"DYNOPILOT_API_RATE" envDefault:"4500"`
+	APIReserve       int           `env:"DYNOPILOT_API_RESERVE" envDefault:"450"`
+	FormationRefresh time.Duration `env:"DYNOPILOT_FORMATION_REFRESH" envDefault:"1m"`
+	Listen           string        `env:"DYNOPILOT_LISTEN"`
+	Port             string        `env:"PORT"`
+	PushgatewayURL   string        `env:"PUSHGATEWAY_URL"`
+	PushInterval     time.Duration `env:"DYNOPILOT_PUSH_INTERVAL" envDefault:"15s"`
+	DrainToken       string        `env:"DYNOPILOT_DRAIN_TOKEN"` // basic-auth password of /drain/<app>; unset: no drain endpoint
 	// DaemonURL is the running daemon's public URL, where `check` (another process) reads what only the daemon
 	// knows: what its log drains delivered. AppDomain is set by Heroku with runtime-dyno-metadata enabled.
-	DaemonURL string `env:"DYNOPILOT_URL"`
-	AppDomain string `env:"HEROKU_APP_DEFAULT_DOMAIN_NAME"`
-	Sources          metrics.Defaults // PROMETHEUS_URL, REDIS_URL, DATABASE_URL, RABBITMQ_URL
-	LogLevel         string           `env:"LOG_LEVEL" envDefault:"info"`
-	LogFormat        string           `env:"LOG_FORMAT" envDefault:"auto"`
+	DaemonURL string           `env:"DYNOPILOT_URL"`
+	AppDomain string           `env:"HEROKU_APP_DEFAULT_DOMAIN_NAME"`
+	Sources   metrics.Defaults // PROMETHEUS_URL, REDIS_URL, DATABASE_URL, RABBITMQ_URL
+	LogLevel  string           `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat string           `env:"LOG_FORMAT" envDefault:"auto"`
 }
 
 // ListenAddr returns the HTTP address: DYNOPILOT_LISTEN, else :$PORT, else DefaultListen.

@@ -461,7 +461,7 @@ func TestConcurrentPostsAndReads(t *testing.T) {
 				return
 			default:
 			}
-			for _, m := range logdrain.Measures {
+			for _, m := range logdrain.Measures() {
 				if _, _, err := e.store.Read("shop", "web", m, 0.95, 10*time.Minute); err != nil && !errors.Is(err, metrics.ErrNoData) {
 					errs <- err
 				}

@@ -136,7 +136,9 @@ const (
 )
 
 // Measures lists what Read reads.
-var Measures = []string{measureLatency, measureQueueTime, measureRate, measureLoad}
+func Measures() []string {
+	return []string{measureLatency, measureQueueTime, measureRate, measureLoad}
+}
 
 // Options configures a Store.
 type Options struct {
@@ -491,8 +493,8 @@ func (s *Store) Read(app, process, measure string, quantile float64, window time
 	if a == nil {
 		return 0, time.Time{}, fmt.Errorf("logdrain: app %q: no drain is received for it (drains are received for %s)", app, strings.Join(s.names, ", "))
 	}
-	if !slices.Contains(Measures, measure) {
-		return 0, time.Time{}, fmt.Errorf("logdrain: measure %q: expected one of %s", measure, strings.Join(Measures, ", "))
+	if !slices.Contains(Measures(), measure) {
+		return 0, time.Time{}, fmt.Errorf("logdrain: measure %q: expected one of %s", measure, strings.Join(Measures(), ", "))
 	}
 	if window < BucketWidth || window > MaxWindow {
 		return 0, time.Time{}, fmt.Errorf("logdrain: window %s: expected %s to %s", window, BucketWidth, MaxWindow)
@@ -526,6 +528,12 @@ func (s *Store) Read(app, process, measure string, quantile float64, window time
 	}
 	switch measure {
 	case measureRate:
+		// A rate counts what was delivered: over time the drain has not yet covered (nothing received since before
+		// the window's end) it would read a gap in delivery as a drop in traffic, and scale down on it.
+		if a.last < end {
+			return 0, at, noData("the drain of %s has delivered nothing since %s, before the end of the window at %s: a rate over time the drain has not covered would read a gap in delivery as no traffic",
+				a.name, time.Unix(0, a.last).UTC().Format(time.RFC3339), at.UTC().Format(time.TimeOnly))
+		}
 		if a.first > start {
 			return 0, at, noData("the drain of %s delivers since %s only, less than the window of %s: rate needs a whole window",
 				a.name, time.Unix(0, a.first).UTC().Format(time.RFC3339), window)

@@ -122,8 +122,13 @@ func TestDrainReadingsAreWhatWasSent(t *testing.T) {
 		shop = append(shop, routerLine(at, "shop", fmt.Sprintf("web.%d", 1+i%2), i))
 	}
 	shop = append(shop, routerLine(at, "shop", "worker.1", 5000), loadLine(at, "worker.1", 1.5), loadLine(at, "worker.2", 2.5), loadLine(at, "web.1", 9))
-	for i := 0; i < 150; i++ { // 150 requests in a 30 s window: 5 a second
-		api = append(api, routerLine(at, "api", "web.1", 20))
+	// api's traffic, for the export: 60 requests three minutes ago and 120 two minutes ago (complete minutes).
+	for i := range 180 {
+		ago := 3 * time.Minute
+		if i >= 60 {
+			ago = 2 * time.Minute
+		}
+		api = append(api, routerLine(time.Now().Truncate(time.Minute).Add(-ago+time.Second), "api", "web.1", 20))
 	}
 	for i := 1; i <= 99; i++ {
 		que = append(que, queueLine(at, "web.1", 10*i))
@@ -131,7 +136,7 @@ func TestDrainReadingsAreWhatWasSent(t *testing.T) {
 	// A retried frame (same Logplex-Frame-Id) counts once; a wrong or missing password counts for nothing.
 	for _, post := range []struct{ app, password, id, body string }{
 		{"shop", drainToken, "f-shop", drainBody(shop...)},
-		{"api", drainToken, "f-api", drainBody(api...)},
+		{"shop", drainToken, "f-shop", drainBody(shop...)},
 		{"api", drainToken, "f-api", drainBody(api...)},
 		{"que", drainToken, "f-que", drainBody(que...)},
 	} {
@@ -151,7 +156,7 @@ func TestDrainReadingsAreWhatWasSent(t *testing.T) {
 	var s drainStatus
 	waitFor(t, "a reading of every policy", 20*time.Second, func() bool {
 		s = d.drainStatus(t)
-		return !math.IsNaN(s.reading("shop/web")) && !math.IsNaN(s.reading("shop/worker")) && !math.IsNaN(s.reading("api/web")) && !math.IsNaN(s.reading("que/web"))
+		return !math.IsNaN(s.reading("shop/web")) && !math.IsNaN(s.reading("shop/worker")) && !math.IsNaN(s.reading("que/web"))
 	})
 	within := func(name string, got, want, rel float64) {
 		if math.Abs(got-want) > rel*want {
@@ -160,12 +165,11 @@ func TestDrainReadingsAreWhatWasSent(t *testing.T) {
 	}
 	within("shop/web p95 latency", s.reading("shop/web"), 0.190, 0.01) // the 190th of 200 (k = floor(0.95*199))
 	within("shop/worker load", s.reading("shop/worker"), 2.0, 1e-9)
-	within("api/web rate", s.reading("api/web"), 5.0, 1e-9)
-	within("que/web p50 queue time", s.reading("que/web"), 0.490, 0.01)
+	within("que/web p50 queue time", s.reading("que/web"), 0.500, 0.01) // the 50th of 99 (k = floor(0.5*98))
 
 	m := d.metrics(t)
 	for _, want := range []string{`dynopilot_drain_lines_total{app="shop",kind="router"} 201`, `dynopilot_drain_lines_total{app="shop",kind="runtime"} 3`,
-		`dynopilot_drain_lines_total{app="api",kind="router"} 150`, `dynopilot_drain_lines_total{app="que",kind="app"} 99`} {
+		`dynopilot_drain_lines_total{app="api",kind="router"} 180`, `dynopilot_drain_lines_total{app="que",kind="app"} 99`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grep(m, "drain_lines"))
 		}
@@ -195,44 +199,95 @@ func TestDrainReadingsAreWhatWasSent(t *testing.T) {
 	for _, r := range tr.Rates {
 		requests += r
 	}
-	if math.Abs(requests-150) > 1e-6 {
-		t.Errorf("the trace holds %v requests, want the 150 sent", requests)
+	if math.Abs(requests-180) > 1e-6 { // Rates holds a rate per second for every second
+		t.Errorf("the trace holds %v requests, want the 180 sent\n%s", requests, body)
+	}
+}
+
+func TestDrainRateIsRequestsPerSecond(t *testing.T) {
+	_, d := drainDaemon(t, []string{"api:web=1:Standard-1X"}, "DYNOPILOT_DRY_RUN=true",
+		"POLICY_0_APP=api", "POLICY_0_PROCESS=web", "POLICY_0_MEASURE=rate", "POLICY_0_WINDOW=30s", "POLICY_0_TARGET=1000", "POLICY_0_MAX=4")
+	// Five requests stamped at every second, as a steady 5 requests a second would be logged, sent as they happen.
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		next := time.Now().Truncate(time.Second)
+		for frame := 0; ; frame++ {
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			var lines []string
+			for ; !next.After(time.Now()); next = next.Add(time.Second) {
+				for range 5 {
+					lines = append(lines, routerLine(next, "api", "web.1", 20))
+				}
+			}
+			if len(lines) > 0 {
+				drainPost(t, d, "api", drainToken, fmt.Sprintf("rate-%d", frame), drainBody(lines...))
+			}
+		}
+	}()
+	defer func() { close(done); <-stopped }()
+	var rate float64
+	// rate waits for a whole WINDOW of delivery since the drain's first line: a rate over less would be too low.
+	waitFor(t, "a rate reading", 60*time.Second, func() bool { rate = d.drainStatus(t).reading("api/web"); return !math.IsNaN(rate) })
+	// Exactly 5 a second, but for the window's last second, which may be read a moment before it is sent.
+	if rate > 5+1e-9 || rate < 5-5.0/30-1e-9 {
+		t.Errorf("rate %v, want 5 requests a second", rate)
 	}
 }
 
 func TestDrainLatencyScalesAndASilentDrainNeverScalesDown(t *testing.T) {
-	h, d := drainDaemon(t, []string{"shop:web=2:Standard-1X,worker=4:Standard-1X"},
+	h, d := drainDaemon(t, []string{"shop:web=2:Standard-1X,worker=4:Standard-1X", "api:web=3:Standard-1X"},
 		"POLICY_0_APP=shop", "POLICY_0_PROCESS=web", "POLICY_0_WINDOW=10s", "POLICY_0_TARGET=300ms", "POLICY_0_MAX=6",
-		"POLICY_1_APP=shop", "POLICY_1_PROCESS=worker", "POLICY_1_MEASURE=load", "POLICY_1_WINDOW=10s", "POLICY_1_TARGET=2", "POLICY_1_MAX=6")
-	// Slow requests and busy workers for a few seconds: web goes up (900 ms is 3x the target: 2 -> 6).
-	for i := range 4 {
-		now := time.Now()
-		var lines []string
-		for j := range 50 {
-			lines = append(lines, routerLine(now.Add(-time.Duration(j)*10*time.Millisecond), "shop", "web.1", 900))
+		"POLICY_1_APP=shop", "POLICY_1_PROCESS=worker", "POLICY_1_MEASURE=load", "POLICY_1_WINDOW=10s", "POLICY_1_TARGET=2", "POLICY_1_MAX=6",
+		// api's rate: 10 requests a second for 3.4 a dyno holds its 3 dynos; a rate of 0 would take it to MIN.
+		"POLICY_2_APP=api", "POLICY_2_PROCESS=web", "POLICY_2_MEASURE=rate", "POLICY_2_WINDOW=10s", "POLICY_2_MODE=ratio", "POLICY_2_PER_DYNO=3.4",
+		"POLICY_2_TARGET=", "POLICY_2_MAX=6")
+	// Slow requests and busy workers, and api's steady traffic, for a whole window: web goes up (900 ms is 3x the
+	// target: 2 -> 6) and api holds.
+	next := time.Now().Truncate(time.Second)
+	sawRate := 0.0
+	for i := range 14 {
+		var shop, api []string
+		for ; !next.After(time.Now()); next = next.Add(time.Second) {
+			for range 10 {
+				api = append(api, routerLine(next, "api", "web.1", 20))
+			}
+			for range 50 {
+				shop = append(shop, routerLine(next, "shop", "web.1", 900))
+			}
+			shop = append(shop, loadLine(next, "worker.1", 2), loadLine(next, "worker.2", 2))
 		}
-		lines = append(lines, loadLine(now, "worker.1", 2), loadLine(now, "worker.2", 2))
-		drainPost(t, d, "shop", drainToken, fmt.Sprintf("slow-%d", i), drainBody(lines...))
+		drainPost(t, d, "shop", drainToken, fmt.Sprintf("slow-%d", i), drainBody(shop...))
+		drainPost(t, d, "api", drainToken, fmt.Sprintf("api-%d", i), drainBody(api...))
 		time.Sleep(time.Second)
+		if rate := d.drainStatus(t).reading("api/web"); !math.IsNaN(rate) {
+			sawRate = max(sawRate, rate)
+		}
+	}
+	if sawRate < 9 {
+		t.Fatalf("api's rate read at most %v while 10 requests a second were sent for a whole window", sawRate)
 	}
 	waitFor(t, "web scaled up on its router's latency", 20*time.Second, func() bool { return h.quantity(t, "web") == 6 })
 
 	// Then the drain falls silent: nothing arrives. Readings must go missing, and nothing be scaled down, though
 	// the last latency and load seen would have allowed it.
-	waitFor(t, "the silent drain's readings to fail", 40*time.Second, func() bool {
-		for _, p := range d.drainStatus(t).Policies {
-			if p.Reason != "reading_failed" {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "two silent windows", 40*time.Second, func() bool { return strings.Contains(d.p.output(), "silence is not zero traffic") })
 	time.Sleep(3 * time.Second)
+	for _, p := range d.drainStatus(t).Policies {
+		if p.Reason != "reading_failed" {
+			t.Errorf("%s: reason %s while its drain is silent, want reading_failed", p.Policy, p.Reason)
+		}
+	}
 	if web, worker := h.quantity(t, "web"), h.quantity(t, "worker"); web != 6 || worker != 4 {
 		t.Errorf("web %d worker %d after the drain fell silent, want 6 and 4", web, worker)
 	}
-	if !strings.Contains(d.p.output(), "no line has come from the drain") && !strings.Contains(d.p.output(), "silent") {
-		t.Errorf("the silent drain is not explained in the log")
+	if q := h.quantityOf(t, "api", "web"); q != 3 {
+		t.Errorf("api's web = %d after its drain fell silent: silence was read as no traffic", q)
 	}
 }
 
