@@ -57,7 +57,7 @@ func run(apps, conns int, duration time.Duration, batch int) error {
 	names := make([]string, apps)
 	fakeArgs := []string{"-listen", "127.0.0.1:0", "-token", apiToken}
 	env := []string{"HEROKU_API_KEY=" + apiToken, "DYNOPILOT_DRAIN_TOKEN=" + drainToken, "DYNOPILOT_LISTEN=127.0.0.1:0",
-		"DYNOPILOT_DRY_RUN=true", "LOG_LEVEL=warn", "LOG_FORMAT=text", "HOME=/nonexistent",
+		"DYNOPILOT_DRY_RUN=true", "LOG_LEVEL=info", "LOG_FORMAT=text", "HOME=/nonexistent",
 		"POLICY_DEFAULT_PROCESS=web", "POLICY_DEFAULT_SOURCE=logdrain", "POLICY_DEFAULT_TARGET=300ms", "POLICY_DEFAULT_MAX=10"}
 	for i := range names {
 		names[i] = fmt.Sprintf("app-%03d", i)
@@ -162,9 +162,16 @@ func start(bin string, args, env []string) (*exec.Cmd, string, error) {
 		return nil, "", err
 	}
 	found := make(chan string, 1)
+	var mu sync.Mutex
+	var seen []string // what it printed before its URL, to show when it prints none
 	go func() {
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
+			mu.Lock()
+			if len(seen) < 20 {
+				seen = append(seen, sc.Text())
+			}
+			mu.Unlock()
 			if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case found <- m[1]:
@@ -178,7 +185,9 @@ func start(bin string, args, env []string) (*exec.Cmd, string, error) {
 		return cmd, u, nil
 	case <-time.After(20 * time.Second):
 		stop(cmd)
-		return nil, "", fmt.Errorf("%s printed no URL within 20s", filepath.Base(bin))
+		mu.Lock()
+		defer mu.Unlock()
+		return nil, "", fmt.Errorf("%s printed no URL within 20s:\n%s", filepath.Base(bin), strings.Join(seen, "\n"))
 	}
 }
 
