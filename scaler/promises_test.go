@@ -5,12 +5,10 @@ package scaler_test
 // of updated_at and the daemon's own last PATCH.
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/dynopilot/dynopilot/herokuapi"
 	"github.com/dynopilot/dynopilot/herokuapi/fake"
+	"github.com/dynopilot/dynopilot/internal/servicetest"
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/policy"
 	"github.com/dynopilot/dynopilot/scaler"
@@ -32,19 +31,6 @@ func ratio(process string) policy.Settings {
 	st.UpCooldown = "0"
 	return st
 }
-
-// syncBuffer is a log destination safe for the scaler's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestAPersonsScaleBetweenFormationReadsIsNotOverwritten(t *testing.T) {
 	// The formation is re-read only every hour: between two reads the cache says 2 while a person has made it 8.
@@ -215,7 +201,7 @@ func TestAHungSourceIsAFailedReadingThatCountsTowardTheFallback(t *testing.T) {
 	w := newWorld(t, false)
 	srv := newServer(t, w.heroku)
 	client, _ := herokuapi.New(herokuapi.Config{BaseURL: srv.URL, Token: "tok"})
-	var logs syncBuffer
+	var logs servicetest.Buffer
 	src := &hung{release: make(chan struct{})}
 	t.Cleanup(func() { close(src.release) })
 	w.reg = prometheus.NewRegistry()
@@ -250,7 +236,7 @@ func TestARefusedBatchIsSplitAndTheRefusalBacksOff(t *testing.T) {
 	web := settings("web", "20")
 	web.SizeLimit = "20" // the user says support raised the limit; Heroku says otherwise
 	worker := settings("worker", "20")
-	var logs syncBuffer
+	var logs servicetest.Buffer
 	w := newWorldWith(t, func(o *scaler.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }, web, worker)
 	w.heroku.AddApp("shop", fake.Process{Type: "web", Quantity: 2, Size: "Performance-M"}) // 10 per process type
 	w.clock.Advance(time.Hour)

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dynopilot/dynopilot/internal/servicetest"
 )
 
 const secret = "s3cret-token-for-test"
@@ -55,30 +57,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects stderr while the process runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// start runs the binary and returns its base URL from the `listening on` line.
-func start(t *testing.T, env []string, args ...string) (*exec.Cmd, string, *syncBuffer) {
+func start(t *testing.T, env []string, args ...string) (*exec.Cmd, string, *servicetest.Buffer) {
 	t.Helper()
 	cmd := exec.Command(build(t), args...)
 	cmd.Env = append(os.Environ(), env...)
-	stderr := &syncBuffer{}
+	stderr := &servicetest.Buffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
