@@ -39,3 +39,44 @@ func TestStartFillsTheDownWindowOnly(t *testing.T) {
 		t.Errorf("Start without DOWN_STABILIZATION held a scale-down: %d %s", got.Desired, got.Reason)
 	}
 }
+
+func TestStateRoundTrip(t *testing.T) {
+	p := mustPolicy(t, "MODE", "ratio", "PER_DYNO", "1", "MAX", "20", "DOWN_STABILIZATION", "5m", "UP_STABILIZATION", "1m",
+		"DOWN_COOLDOWN", "0", "UP_COOLDOWN", "0", "FALLBACK_AFTER", "3", "FALLBACK_QUANTITY", "4")
+	in := func(d time.Duration, current int, value float64, ok bool) policy.Input {
+		return policy.Input{Now: t0.Add(d), Current: current, Size: "Standard-1X", Value: value, ReadingOK: ok}
+	}
+	// A history: recommendations of 9, 7 and 5, then two failed readings.
+	var st policy.State
+	for i, v := range []float64{9, 7, 5} {
+		policy.Decide(p, &st, in(time.Duration(i)*time.Minute, 9, v, true))
+	}
+	policy.Decide(p, &st, in(3*time.Minute, 9, 0, false))
+	policy.Decide(p, &st, in(3*time.Minute+10*time.Second, 9, 0, false))
+	b, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var restored policy.State
+	if err := restored.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	// The restored state decides as the original: the third failure in a row takes the fallback, and the window
+	// still holds the 9 from t0 at 4m.
+	for _, next := range []policy.Input{in(3*time.Minute+20*time.Second, 9, 0, false), in(4*time.Minute, 9, 1, true), in(5*time.Minute+time.Second, 9, 1, true)} {
+		a, b := st, restored
+		da, db := policy.Decide(p, &a, next), policy.Decide(p, &b, next)
+		if da.Desired != db.Desired || da.Reason != db.Reason || da.Failures != db.Failures {
+			t.Errorf("at %v: original %d %s (%d failures), restored %d %s (%d failures)", next.Now.Sub(t0), da.Desired, da.Reason, da.Failures, db.Desired, db.Reason, db.Failures)
+		}
+	}
+	if d := policy.Decide(p, &restored, in(4*time.Minute, 9, 1, true)); d.Desired != 9 || d.Reason != policy.ReasonStabilizing {
+		t.Errorf("restored window at 4m: %d %s, want 9 stabilizing", d.Desired, d.Reason)
+	}
+	for _, bad := range [][]byte{nil, b[:len(b)-1], append([]byte{2}, b[1:]...)} {
+		var s policy.State
+		if err := s.UnmarshalBinary(bad); err == nil {
+			t.Errorf("UnmarshalBinary of %d bytes starting %v: no error", len(bad), bad[:min(len(bad), 1)])
+		}
+	}
+}

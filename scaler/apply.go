@@ -78,6 +78,14 @@ func (s *Scaler) apply(ctx context.Context, app string, evs []*evaluation, now t
 	// would leave us not knowing what happened.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.PatchTimeout)
 	defer cancel()
+	// Several instances: lead, confirmed with the database now, or do not PATCH. A leader that lost its lock without
+	// knowing it yet finds out here, before it acts, not after.
+	if s.opts.Leader != nil {
+		if err := s.opts.Leader.Confirm(pctx); err != nil {
+			s.log.Warn("not leading: no PATCH", "app", app, "err", err)
+			return
+		}
+	}
 	s.patch(pctx, app, changing)
 }
 

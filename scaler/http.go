@@ -32,11 +32,11 @@ func (s *Scaler) Handler(g prometheus.Gatherer) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(map[string]any{"dry_run": s.opts.DryRun, "ready": s.Ready(), "policies": s.Statuses(), "drains": s.DrainStats()})
+		enc.Encode(map[string]any{"dry_run": s.opts.DryRun, "ready": s.Ready(), "role": s.Role(), "policies": s.Statuses(), "drains": s.DrainStats()})
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		statusPage.Execute(w, map[string]any{"DryRun": s.opts.DryRun, "Ready": s.Ready(), "Policies": s.Statuses(), "Drains": s.DrainStats(),
+		statusPage.Execute(w, map[string]any{"DryRun": s.opts.DryRun, "Ready": s.Ready(), "Role": s.Role(), "Policies": s.Statuses(), "Drains": s.DrainStats(),
 			"Now": s.now().UTC().Format(time.RFC3339)})
 	})
 	return mux
@@ -70,7 +70,7 @@ table{border-collapse:collapse}th,td{padding:.35em .7em;border-bottom:1px solid 
 th{background:#f4f4f4}.up{color:#0a7d27}.down{color:#b35c00}.hold{color:#555}.err{color:#b00020}
 .tag{display:inline-block;padding:0 .4em;border-radius:3px;background:#eee;font-size:12px}
 </style></head><body>
-<h1>dynopilot {{if .DryRun}}<span class="tag">dry run</span>{{end}} {{if .Ready}}<span class="tag">ready</span>{{else}}<span class="tag">starting</span>{{end}}</h1>
+<h1>dynopilot <span class="tag">{{.Role}}</span> {{if .DryRun}}<span class="tag">dry run</span>{{end}} {{if .Ready}}<span class="tag">ready</span>{{else}}<span class="tag">starting</span>{{end}}</h1>
 <p>{{len .Policies}} policies · {{.Now}} · <a href="/api/policies">JSON</a> · <a href="/metrics">metrics</a></p>
 <table><tr><th>policy</th><th>source</th><th>dynos</th><th>desired</th><th>bounds</th><th>reading</th><th>target</th><th>decision</th><th>cooldown left</th><th>last scale</th></tr>
 {{range .Policies}}<tr>

@@ -31,7 +31,9 @@ type instruments struct {
 	price        *prometheus.GaugeVec
 }
 
-func newInstruments(reg prometheus.Registerer, version string) (*instruments, error) {
+// newInstruments creates and registers the decision metrics; leading tells dynopilot_leader whether this instance
+// leads now.
+func newInstruments(reg prometheus.Registerer, version string, leading func() bool) (*instruments, error) {
 	pol := []string{"policy"}
 	g := func(name, help string, labels []string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
@@ -63,7 +65,14 @@ func newInstruments(reg prometheus.Registerer, version string) (*instruments, er
 	in.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, c := range []prometheus.Collector{in.info, in.reading, in.target, in.quantity, in.desired, in.min, in.max,
 		in.decisions, in.events, in.lastScale, in.evaluation, in.refresh, in.cost, in.dryRun, in.buildInfo,
-		in.lastEval, in.interval, in.cooldownLeft, in.price} {
+		in.lastEval, in.interval, in.cooldownLeft, in.price,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dynopilot_leader", Help: "1 on the instance that leads (the only one that changes formations), 0 on a standby."},
+			func() float64 {
+				if leading() {
+					return 1
+				}
+				return 0
+			})} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

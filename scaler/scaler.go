@@ -71,6 +71,10 @@ type Options struct {
 	// Drains reports what each log drain has delivered, for /api/policies and the status page; nil without a log
 	// drain receiver.
 	Drains func() []logdrain.Stats
+	// Leader decides whether this instance may act, when several run; nil: it always leads.
+	Leader Leader
+	// State keeps the policies' state across restarts and failovers; nil: in memory only.
+	State Store
 }
 
 // Scaler runs the policies. Create with New, start with Run.
@@ -86,6 +90,7 @@ type Scaler struct {
 
 	mu             sync.Mutex
 	herokuAnswered bool
+	term           uint64 // counts changes of leadership: the policies' durable state is read again in a new term
 }
 
 // group is the policies of one app evaluated on one schedule.
@@ -107,6 +112,10 @@ type entry struct {
 	lastPatch time.Time // the daemon's own last successful PATCH of this process type
 	refused   refusal   // Heroku's last refusal of a PATCH for this process type, while it is being waited out
 	status    Status
+
+	loaded        bool   // the durable state was read (or found absent) in term loadedTerm
+	loadedTerm    uint64 //
+	savedDeciding []byte // what decides, as last saved, to save only what changed
 }
 
 // New validates the options and prepares the policies; it does no I/O.
@@ -132,11 +141,12 @@ func New(o Options) (*Scaler, error) {
 	if o.Refresh <= 0 {
 		o.Refresh = time.Minute
 	}
-	in, err := newInstruments(o.Registerer, o.Version)
+	s := &Scaler{opts: o, log: o.Logger, now: o.Now}
+	in, err := newInstruments(o.Registerer, o.Version, s.leading)
 	if err != nil {
 		return nil, fmt.Errorf("registering decision metrics: %w", err)
 	}
-	s := &Scaler{opts: o, log: o.Logger, now: o.Now, in: in}
+	s.in = in
 	apps := map[string]bool{}
 	byKey := map[string]*group{}
 	for _, p := range o.Policies {
@@ -240,6 +250,17 @@ func (s *Scaler) tick(ctx context.Context, g *group) {
 	if ctx.Err() != nil {
 		return
 	}
+	if !s.leading() { // a standby reads nothing and decides nothing: the leader does, and its state is read on takeover
+		for _, e := range g.entries {
+			e.mu.Lock()
+			e.loaded = false
+			e.mu.Unlock()
+		}
+		return
+	}
+	if !s.load(ctx, g) {
+		return
+	}
 	readingsDone := make(chan []reading, 1)
 	go func() { readingsDone <- s.read(ctx, g) }()
 	fctx, cancel := context.WithTimeout(ctx, s.opts.TickTimeout)
@@ -273,6 +294,7 @@ func (s *Scaler) tick(ctx context.Context, g *group) {
 		s.publish(ev)
 	}
 	s.apply(ctx, g.app, evs, now)
+	s.save(ctx, g)
 }
 
 // read takes every reading of the group concurrently and waits for them at most the group's read timeout: a
@@ -487,8 +509,12 @@ func (s *Scaler) formationUnknown(e *entry, ferr error, r reading, now time.Time
 	s.log.Warn("cannot read formation; holding", "policy", e.name, "err", err)
 }
 
-// Ready reports whether Heroku has answered and every enabled policy has been evaluated at least once.
+// Ready reports whether Heroku has answered and every enabled policy has been evaluated at least once; a standby,
+// which evaluates nothing while another instance leads, is ready as soon as it runs.
 func (s *Scaler) Ready() bool {
+	if !s.leading() {
+		return true
+	}
 	s.mu.Lock()
 	answered := s.herokuAnswered
 	s.mu.Unlock()

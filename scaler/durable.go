@@ -1,0 +1,184 @@
+package scaler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Leader decides whether this instance may change formations, when several run (DYNOPILOT_STATE_URL);
+// *pgstate.Store provides it. Without one the instance always leads.
+type Leader interface {
+	// Leading reports whether this instance leads now, as far as it knows without asking.
+	Leading() bool
+	// Confirm asks, with one round trip, whether it still leads; an error means it does not, and must not PATCH.
+	Confirm(ctx context.Context) error
+}
+
+// Store keeps what a decision depends on beyond the formation, so that a restart or a failover decides exactly as
+// an uninterrupted process would; *pgstate.Store provides it. Without one, state lives in memory and a start fills
+// the down-stabilization window instead (policy.State.Start).
+type Store interface {
+	Load(ctx context.Context, key string) ([]byte, bool, error)
+	Save(ctx context.Context, key string, value []byte) error
+}
+
+// storeTimeout bounds one Load or Save.
+const storeTimeout = 5 * time.Second
+
+// record is one policy's durable state: what the engine remembers (stabilization windows, failed readings), the
+// daemon's own last PATCH and a refusal being waited out, and the last status, so that a new leader's status page
+// shows what happened before it.
+type record struct {
+	Version   int       `json:"v"`
+	State     []byte    `json:"state"`
+	Started   bool      `json:"started"`
+	LastPatch time.Time `json:"last_patch,omitzero"`
+	Refused   struct {
+		Until   time.Time     `json:"until,omitzero"`
+		Delay   time.Duration `json:"delay,omitempty"`
+		Message string        `json:"message,omitempty"`
+	} `json:"refused"`
+	Status Status `json:"status"`
+}
+
+const recordVersion = 1
+
+func (e *entry) storeKey() string { return "policy/" + e.name }
+
+// snapshot encodes what the entry must remember, with and without its status: the first is saved, the second tells
+// whether anything that decides changed since the last save. Callers hold e.mu.
+func (e *entry) snapshot() (full, deciding []byte, err error) {
+	st, err := e.state.MarshalBinary()
+	if err != nil {
+		return nil, nil, err
+	}
+	r := record{Version: recordVersion, State: st, Started: e.started, LastPatch: e.lastPatch}
+	r.Refused.Until, r.Refused.Delay, r.Refused.Message = e.refused.until, e.refused.delay, e.refused.message
+	if deciding, err = json.Marshal(r); err != nil {
+		return nil, nil, err
+	}
+	r.Status = e.status
+	full, err = json.Marshal(r)
+	return full, deciding, err
+}
+
+// restore sets the entry from a saved record. Only what was decided is taken from the saved status: what the
+// configuration says (names, source, mode, interval) is this process's. Callers hold e.mu.
+func (e *entry) restore(b []byte) error {
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("state of %s: %w", e.name, err)
+	}
+	if r.Version != recordVersion {
+		return fmt.Errorf("state of %s: version %d: expected %d", e.name, r.Version, recordVersion)
+	}
+	if err := e.state.UnmarshalBinary(r.State); err != nil {
+		return fmt.Errorf("state of %s: %w", e.name, err)
+	}
+	e.started, e.lastPatch = r.Started, r.LastPatch
+	e.refused = refusal{until: r.Refused.Until, delay: r.Refused.Delay, message: r.Refused.Message}
+	mine := e.status
+	e.status = r.Status
+	e.status.Policy, e.status.App, e.status.Process, e.status.Source = mine.Policy, mine.App, mine.Process, mine.Source
+	e.status.Mode, e.status.Interval, e.status.Enabled, e.status.DryRun = mine.Mode, mine.Interval, mine.Enabled, mine.DryRun
+	e.status.RetryAt = e.refused.until
+	return nil
+}
+
+// leading reports whether this instance may act now.
+func (s *Scaler) leading() bool {
+	return s.opts.Leader == nil || s.opts.Leader.Leading()
+}
+
+// LeadershipChanged is told of every change of leadership (pgstate's OnChange): it starts a new term, so that every
+// policy's state is read again before this instance next acts, since another instance may have led, and written
+// it, in between. (dynopilot_leader asks Leader itself.)
+func (s *Scaler) LeadershipChanged(bool) {
+	s.mu.Lock()
+	s.term++
+	s.mu.Unlock()
+}
+
+func (s *Scaler) currentTerm() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.term
+}
+
+// load reads the durable state of the group's policies not read in this term. It reports false when one could not
+// be read: a leader does not act on state it has not read.
+func (s *Scaler) load(ctx context.Context, g *group) bool {
+	if s.opts.State == nil {
+		return true
+	}
+	term := s.currentTerm()
+	for _, e := range g.entries {
+		e.mu.Lock()
+		done := e.loadedTerm == term && e.loaded
+		e.mu.Unlock()
+		if done {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		b, found, err := s.opts.State.Load(lctx, e.storeKey())
+		cancel()
+		if err != nil {
+			s.log.Warn("cannot read the policy's durable state; not acting until it can be read", "policy", e.name, "err", err)
+			return false
+		}
+		e.mu.Lock()
+		if found {
+			if err := e.restore(b); err != nil {
+				s.log.Warn("ignoring durable state that cannot be read", "policy", e.name, "err", err)
+			}
+		}
+		e.loaded, e.loadedTerm = true, term
+		e.savedDeciding = nil
+		e.mu.Unlock()
+		if found {
+			s.log.Info("read the policy's durable state", "policy", e.name)
+		}
+	}
+	return true
+}
+
+// save writes the durable state of the group's policies whose deciding state changed since it was last saved.
+func (s *Scaler) save(ctx context.Context, g *group) {
+	if s.opts.State == nil {
+		return
+	}
+	for _, e := range g.entries {
+		e.mu.Lock()
+		full, deciding, err := e.snapshot()
+		unchanged := err == nil && bytes.Equal(deciding, e.savedDeciding)
+		e.mu.Unlock()
+		if err != nil {
+			s.log.Error("cannot encode the policy's state", "policy", e.name, "err", err)
+			continue
+		}
+		if unchanged {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		err = s.opts.State.Save(sctx, e.storeKey(), full)
+		cancel()
+		if err != nil {
+			s.log.Warn("cannot save the policy's durable state", "policy", e.name, "err", err)
+			continue
+		}
+		e.mu.Lock()
+		e.savedDeciding = deciding
+		e.mu.Unlock()
+	}
+}
+
+// Role is "leader" on the instance that acts, "standby" on one that waits to take over.
+func (s *Scaler) Role() string {
+	if s.leading() {
+		return "leader"
+	}
+	return "standby"
+}
