@@ -43,8 +43,11 @@ type Global struct {
 	DrainToken       string        `env:"DYNOPILOT_DRAIN_TOKEN"` // basic-auth password of /drain/<app>; unset: no drain endpoint
 	// DaemonURL is the running daemon's public URL, where `check` (another process) reads what only the daemon
 	// knows: what its log drains delivered. AppDomain is set by Heroku with runtime-dyno-metadata enabled.
-	DaemonURL string           `env:"DYNOPILOT_URL"`
-	AppDomain string           `env:"HEROKU_APP_DEFAULT_DOMAIN_NAME"`
+	DaemonURL string `env:"DYNOPILOT_URL"`
+	AppDomain string `env:"HEROKU_APP_DEFAULT_DOMAIN_NAME"`
+	// StateURL is PostgreSQL for durable state and leader election among several instances; unset: one instance,
+	// state in memory.
+	StateURL  string           `env:"DYNOPILOT_STATE_URL"`
 	Sources   metrics.Defaults // PROMETHEUS_URL, REDIS_URL, DATABASE_URL, RABBITMQ_URL
 	LogLevel  string           `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string           `env:"LOG_FORMAT" envDefault:"auto"`

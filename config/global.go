@@ -39,6 +39,11 @@ func checkGlobal(g Global, vars map[string]string) []error {
 			l.Add(setting.Errorf(v.name, v.value, "an http:// or https:// URL without credentials: the token goes in HEROKU_API_KEY"))
 		}
 	}
+	if g.StateURL != "" {
+		if scheme, _, ok := strings.Cut(g.StateURL, "://"); !ok || (scheme != "postgres" && scheme != "postgresql") {
+			l.Add(setting.Errorf("DYNOPILOT_STATE_URL", g.StateURL, "a postgres:// URL (the database's direct URL, not a connection pooler's)"))
+		}
+	}
 	switch strings.ToLower(g.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
