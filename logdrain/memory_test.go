@@ -42,7 +42,7 @@ func (e *env) feed(t *testing.T, rng *rand.Rand, d time.Duration, perBatch int) 
 	}
 }
 
-// Memory per app does not grow with traffic or time: after the 16 minutes kept are full, twice as long again adds
+// Memory per app does not grow with traffic or time: after the 6 minutes kept are full, twice as long again adds
 // nothing but noise.
 func TestMemoryBounded(t *testing.T) {
 	if testing.Short() {

@@ -45,9 +45,9 @@
 //
 // A line is placed in time by its syslog timestamp (when it was logged), not by when it arrived: a timestamp in the
 // future (another clock ahead of ours) counts as now, one without a timestamp ("-") as its arrival. Per process type
-// of each app, the Store keeps the last 16 minutes in buckets of 5 seconds (BucketWidth): per bucket the number of
+// of each app, the Store keeps the last 6 minutes in buckets of 5 seconds (BucketWidth): per bucket the number of
 // requests, a DDSketch of the router's service= times and one of the HireFire queue times (DataDog's sketches-go,
-// relative accuracy 1%); and per dyno its last 64 sample#load_avg_1m values. Lines older than 16 minutes (MaxWindow
+// relative accuracy 1%); and per dyno its last 64 sample#load_avg_1m values. Lines older than 6 minutes (MaxWindow
 // and a minute for lines that arrive late) are dropped from these; the per-minute traffic record keeps its own 7 days.
 //
 // # Reading
@@ -112,18 +112,18 @@ import (
 
 // Limits and defaults.
 const (
-	DefaultMaxBody   = 4 << 20          // bytes: Logplex batches are about 100 KB
-	BucketWidth      = 5 * time.Second  // the resolution of readings
-	MaxWindow        = 15 * time.Minute // the longest window Read serves
-	RelativeAccuracy = 0.01             // of the latency and queue-time quantiles
+	DefaultMaxBody   = 4 << 20           // bytes: Logplex batches are about 100 KB
+	BucketWidth      = 5 * time.Second   // the resolution of readings
+	MaxWindow        = metrics.MaxWindow // the longest window Read serves: WINDOW's limit
+	RelativeAccuracy = 0.01              // of the latency and queue-time quantiles
 
-	keptBuckets      = int64(MaxWindow/BucketWidth) + 12 // 16 minutes: MaxWindow and a minute of late lines
+	keptBuckets      = int64(MaxWindow/BucketWidth) + 12 // 6 minutes: MaxWindow and a minute of late lines
 	trafficMinutes   = 7*24*60 + 1                       // a week of complete minutes and the current one
 	maxProcesses     = 16                                // process types tracked per app
 	maxDynos         = 256                               // dynos tracked per process type
-	maxSamples       = 64                                // load samples kept per dyno (16 minutes at one per 20 s is 48)
+	maxSamples       = 64                                // load samples kept per dyno (6 minutes at one per 20 s is 18)
 	frameIDs         = 2048                              // Logplex-Frame-Ids remembered per app
-	maxGaps          = 128                               // silences of more than 10 s remembered per app (16 minutes hold at most 96)
+	maxGaps          = 128                               // silences of more than 10 s remembered per app (6 minutes hold at most 36)
 	minSketchValue   = 1e-3                              // seconds: smaller latencies count as 0
 	maxSketchValue   = 600                               // seconds: larger latencies count as this
 	statsSpan        = 5 * time.Minute                   // Stats.LinesPerMinute is over this

@@ -199,7 +199,7 @@ func TestWindowBoundaries(t *testing.T) {
 	if got := e.read(t, "shop", "web", "rate", 0, 10*time.Second); math.Abs(got-0.3) > 1e-12 {
 		t.Errorf("rate over the next 10 s = %v, want 0.3: the last whole bucket before the edge, the edge's own and the future line", got)
 	}
-	for _, bad := range []time.Duration{4 * time.Second, 15*time.Minute + time.Second} {
+	for _, bad := range []time.Duration{4 * time.Second, logdrain.MaxWindow + time.Second} {
 		if _, _, err := e.store.Read("shop", "web", "rate", 0, bad); err == nil || errors.Is(err, metrics.ErrNoData) {
 			t.Errorf("window %s: %v, want an error that is not ErrNoData", bad, err)
 		}

@@ -35,8 +35,8 @@ func TestLogDrainSettings(t *testing.T) {
 		want     string
 	}{
 		{"a quantile of 1", metrics.Settings{Source: "logdrain", Quantile: "1"}, `QUANTILE="1": expected a number between 0 and 1`},
-		{"a window too short", metrics.Settings{Source: "logdrain", Window: "5s"}, `WINDOW="5s": expected a duration from 10s to 15m`},
-		{"a window too long", metrics.Settings{Source: "logdrain", Window: "1h"}, `WINDOW="1h": expected a duration from 10s to 15m`},
+		{"a window too short", metrics.Settings{Source: "logdrain", Window: "5s"}, `WINDOW="5s": expected a duration from 10s to 5m`},
+		{"a window too long", metrics.Settings{Source: "logdrain", Window: "1h"}, `WINDOW="1h": expected a duration from 10s to 5m`},
 		{"a URL", metrics.Settings{Source: "logdrain", URL: "https://u:Secret1@x"}, `SOURCE_URL="https://xxxxx@x": expected nothing: SOURCE=logdrain reads what Heroku sends`},
 		{"a quantile of a rate", metrics.Settings{Source: "logdrain", Measure: "rate", Quantile: "0.9"}, `QUANTILE="0.9": expected nothing with MEASURE=rate`},
 		{"a size", metrics.Settings{Source: "logdrain", Measure: "size"}, `MEASURE="size": expected latency, queue-time, rate, load with SOURCE=logdrain`},

@@ -35,12 +35,13 @@ type Settings struct {
 }
 
 // Defaults of the settings of a source that aggregates over time (SOURCE=logdrain), and WINDOW's bounds: at least
-// two buckets of the drain's aggregates, at most what it keeps.
+// two buckets of the drain's aggregates, at most what it keeps (a longer window would cost every drained app
+// memory for a reading no autoscaler needs: HPA, Judoscale and Heroku's own autoscaling look back a minute or less).
 const (
 	DefaultQuantile = 0.95
 	DefaultWindow   = time.Minute
 	MinWindow       = 10 * time.Second
-	MaxWindow       = 15 * time.Minute
+	MaxWindow       = 5 * time.Minute
 )
 
 // Defaults are the global URLs (PROMETHEUS_URL, REDIS_URL, DATABASE_URL, RABBITMQ_URL) used by policies that set no
