@@ -101,6 +101,27 @@ func TestSaveFencedWithoutLock(t *testing.T) {
 	}
 }
 
+// Likewise Prune: a leader whose lock's session died cannot delete anything.
+func TestPruneFencedWithoutLock(t *testing.T) {
+	t.Parallel()
+	url, admin := database(t)
+	key := lockKey()
+	ctx := context.Background()
+	l := start(t, "leader", url, key, hour, 0)
+	waitLeader(t, 5*time.Second, l)
+	if err := l.store.Save(ctx, "policy/a/web", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	terminate(t, admin, lockHolder(t, admin, key))
+	if err := l.store.Prune(ctx, nil); !errors.Is(err, pgstate.ErrNotLeader) {
+		t.Fatalf("Prune after the lock's session ended: %v, want ErrNotLeader", err)
+	}
+	if l.store.Leading() {
+		t.Fatal("a fenced-off Prune must stop the instance leading")
+	}
+	mustLoad(t, l, "policy/a/web")
+}
+
 // Another term began (its increment committed) while the lock session still lives: the old term cannot write.
 // And a Save in flight when the increment is pending waits for it and then writes nothing (FOR SHARE).
 func TestSaveFencedByTerm(t *testing.T) {

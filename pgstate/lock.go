@@ -134,7 +134,8 @@ func (s *Store) closeLockConn() {
 
 // Run campaigns until ctx ends (or Close): takes the lock when free (on a dedicated *pgx.Conn, never a pool),
 // confirms it every Confirm while leading, reconnects after errors, and on ctx's end releases the lock
-// (pg_advisory_unlock) promptly, within two seconds, and returns. OnChange is called from Run's goroutine.
+// (pg_advisory_unlock) promptly, within two seconds, and returns. OnChange is called from Run's goroutine. Run
+// once at a time; it may be run again after it returned.
 func (s *Store) Run(ctx context.Context) {
 	s.mu.Lock()
 	if s.closed {

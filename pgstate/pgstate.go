@@ -13,16 +13,23 @@
 //   - The leader confirms its lock every Confirm (2 s) with one round trip on the lock's connection; Leading is true
 //     only while a confirmation is at most 2×Confirm old. Confirm, which the scaler calls right before every PATCH,
 //     does the same synchronously: any failure stops leading at once, before the PATCH.
-//   - On taking the lock, the leader sets idle_session_timeout on its session to 3×Confirm (PostgreSQL 14 and
-//     later), so that a leader that falls silent without closing its socket (a network split, a frozen dyno) loses
-//     the lock on the server after 6 s, whatever TCP does; TCP keepalives and tcp_user_timeout cover older servers.
+//   - On taking the lock, the leader sets idle_session_timeout on its session to 3×Confirm, at least 3 s
+//     (PostgreSQL 14 and later), so that a leader that falls silent without closing its socket (a network split, a
+//     frozen dyno) loses the lock on the server 6 s after its last confirmation, whatever TCP does; server-side TCP
+//     keepalives (5 s idle, 3 probes 2 s apart) and tcp_user_timeout (10 s) cover older servers, in about 11 s.
 //   - A standby tries the lock every Retry (2 s). A leader that stops cleanly (its context ends: SIGTERM) marks its
 //     term released, unlocks and closes, and the standby leads at its next try. A standby that takes a lock whose
 //     holder did not release it (killed, terminated, split off) waits 2×the old leader's Confirm before it leads:
 //     by then the old leader's Leading is false, and a PATCH it sent right after its last good confirmation has had
 //     that long to land. Worst cases with the defaults: a clean hand-over within Retry (2 s); a killed leader or a
-//     dropped connection within Retry + 4 s; a silent leader within 6 + 2 + 4 = 12 s.
+//     dropped connection within Retry + 4 s; a silent leader within 6 + 2 + 4 = 12 s. An instance that lost the lock
+//     keeps away from it for 2×Retry, so that a standby, whose link has not just failed, takes over.
+//   - What Confirm cannot prevent: a process paused (for seconds) between a successful Confirm and its PATCH sends
+//     that PATCH late. Quantities are absolute and the leader re-reads the formation before every PATCH, so the
+//     next tick corrects it.
 //
+// Each instance uses up to three connections: the lock's, and a pool of at most two for Load, Save and Prune (and
+// two more, briefly, during Open and Check).
 // # State
 //
 // Save stores an opaque value (at most MaxValueSize) under a key, one row per key, overwritten: the scaler keeps
