@@ -18,15 +18,11 @@ import (
 	"github.com/dynopilot/dynopilot/pgstate"
 )
 
-// pgbouncerBin names the pgbouncer binary the pooling tests run (Debian: apt-get install pgbouncer, then
-// DYNOPILOT_TEST_PGBOUNCER=/usr/sbin/pgbouncer).
-const pgbouncerBin = "DYNOPILOT_TEST_PGBOUNCER"
-
 // pgbouncer starts a PgBouncer in poolMode in front of a fresh database of the test PostgreSQL, and returns a URL
 // through it and a direct URL to the same database.
 func pgbouncer(t *testing.T, poolMode string) (pooled, direct string) {
 	t.Helper()
-	bin := servicetest.Binary(t, pgbouncerBin)
+	bin := servicetest.Binary(t, servicetest.PgbouncerBin)
 	base := servicetest.Lookup(t, servicetest.DatabaseURL)
 	cfg, err := pgx.ParseConfig(base)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/dynopilot/dynopilot/herokuapi"
 	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
+	"github.com/dynopilot/dynopilot/pgstate"
 	"github.com/dynopilot/dynopilot/policy"
 	"github.com/dynopilot/dynopilot/setting"
 )
@@ -35,6 +36,7 @@ type checkReport struct {
 	DryRun   bool          `json:"dry_run"`
 	Policies []checkPolicy `json:"policies"`
 	Drains   []checkDrain  `json:"drains,omitempty"`
+	State    string        `json:"state,omitempty"` // DYNOPILOT_STATE_URL: what pgstate.Store.Check found
 	Notes    []string      `json:"notes,omitempty"`
 }
 
@@ -121,6 +123,13 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 		return rep
 	}
 	rep.Account = acct.Email
+	if cfg.Global.StateURL != "" {
+		if msg, err := checkState(cctx, cfg.Global.StateURL, log); err != nil {
+			rep.Problems = append(rep.Problems, "DYNOPILOT_STATE_URL: "+err.Error())
+		} else {
+			rep.State = msg
+		}
+	}
 
 	// Formations (one read per app) and sources (one reading per policy) are read concurrently, checkConcurrency
 	// at a time: a check of 200 sources that hang takes a few TIMEOUTs, not 200.
@@ -218,6 +227,17 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 		rep.OK = rep.OK && d.Problem == ""
 	}
 	return rep
+}
+
+// checkState opens the state database as `run` would (refusing a transaction pooler, migrating the schema) and
+// checks that the leader lock can be had, or is held by a running instance; it never keeps the lock.
+func checkState(ctx context.Context, url string, log *slog.Logger) (string, error) {
+	st, err := pgstate.Open(ctx, pgstate.Options{URL: url, Logger: log})
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	return st.Check(ctx)
 }
 
 // readDaemon asks the running daemon what only it knows when a policy reads a log drain: each drain's activity and
@@ -333,6 +353,9 @@ func printCheck(w io.Writer, rep checkReport) {
 	}
 	if rep.Account != "" {
 		fmt.Fprintf(w, "token ok: account %s\n", rep.Account)
+	}
+	if rep.State != "" {
+		fmt.Fprintf(w, "state ok: %s\n", rep.State)
 	}
 	if len(rep.Policies) > 0 {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)

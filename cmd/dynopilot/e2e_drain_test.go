@@ -251,7 +251,7 @@ func TestDrainLatencyScalesAndASilentDrainNeverScalesDown(t *testing.T) {
 	// target: 2 -> 6) and api holds.
 	next := time.Now().Truncate(time.Second)
 	sawRate := 0.0
-	for i := range 14 {
+	for i := range 22 {
 		var shop, api []string
 		for ; !next.After(time.Now()); next = next.Add(time.Second) {
 			for range 10 {

@@ -18,6 +18,7 @@ import (
 	"github.com/dynopilot/dynopilot/herokuapi"
 	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
+	"github.com/dynopilot/dynopilot/pgstate"
 	"github.com/dynopilot/dynopilot/scaler"
 	"github.com/dynopilot/dynopilot/setting"
 )
@@ -152,6 +153,21 @@ func serve(ctx context.Context, o serveOptions) int {
 	if o.drains != nil {
 		so.Drains = o.drains.Stats
 	}
+	// Several instances: one leads, through PostgreSQL, and each policy's state is kept there.
+	var s *scaler.Scaler
+	var state *pgstate.Store
+	if o.cfg.StateURL != "" {
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		st, err := pgstate.Open(octx, pgstate.Options{URL: o.cfg.StateURL, Logger: o.log,
+			OnChange: func(leading bool) { s.LeadershipChanged(leading) }}) // Run calls it, after s is set
+		cancel()
+		if err != nil {
+			o.log.Error("cannot use DYNOPILOT_STATE_URL", "err", err)
+			return 1
+		}
+		defer st.Close()
+		state, so.Leader, so.State = st, st, st
+	}
 	s, err := scaler.New(so)
 	if err != nil {
 		o.log.Error("cannot start", "err", err)
@@ -189,6 +205,15 @@ func serve(ctx context.Context, o serveOptions) int {
 		background = append(background, ch)
 		go func() { defer close(ch); p.Run(ctx) }()
 	}
+	// The lock is released only once the scaler has stopped, so that a PATCH still finishing after SIGTERM is never
+	// beside the next leader's.
+	stateCtx, stopState := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopState()
+	if state != nil {
+		ch := make(chan struct{})
+		background = append(background, ch)
+		go func() { defer close(ch); state.Run(stateCtx) }()
+	}
 	if o.cfg.AuthorizationID != "" {
 		go watchTokenExpiry(ctx, o.client, o.cfg.AuthorizationID, o.log)
 	}
@@ -202,6 +227,7 @@ func serve(ctx context.Context, o serveOptions) int {
 	case <-deadline:
 		o.log.Warn("evaluations still running at the shutdown deadline")
 	}
+	stopState() // now the other instance may lead: within seconds
 	for _, ch := range background {
 		select {
 		case <-ch:

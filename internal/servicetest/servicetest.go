@@ -19,6 +19,7 @@ const (
 	PushgatewayBin = "DYNOPILOT_TEST_PUSHGATEWAY"  // path to the prometheus-pushgateway binary
 	SidekiqRuby    = "DYNOPILOT_TEST_SIDEKIQ_RUBY" // a ruby that can `require "sidekiq"`
 	Python         = "DYNOPILOT_TEST_PYTHON"       // a python3 that can import rq and celery
+	PgbouncerBin   = "DYNOPILOT_TEST_PGBOUNCER"    // path to the pgbouncer binary (Debian's is /usr/sbin/pgbouncer)
 	Require        = "DYNOPILOT_REQUIRE_SERVICES"
 )
 
