@@ -7,7 +7,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"flag"
@@ -16,14 +15,12 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/dynopilot/dynopilot/internal/program"
 )
 
 const (
@@ -49,10 +46,9 @@ func run(apps, conns int, duration time.Duration, batch int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	for _, pkg := range []string{"dynopilot", "fakeheroku"} {
-		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, pkg), "./cmd/"+pkg).CombinedOutput(); err != nil {
-			return fmt.Errorf("building %s (run from the repository root): %v\n%s", pkg, err, out)
-		}
+	bins, err := program.Build(dir, "dynopilot", "fakeheroku")
+	if err != nil {
+		return err
 	}
 	names := make([]string, apps)
 	fakeArgs := []string{"-listen", "127.0.0.1:0", "-token", apiToken}
@@ -64,17 +60,18 @@ func run(apps, conns int, duration time.Duration, batch int) error {
 		fakeArgs = append(fakeArgs, "-app", names[i]+":web=2:Standard-1X")
 		env = append(env, fmt.Sprintf("POLICY_%d_APP=%s", i, names[i]))
 	}
-	fake, fakeURL, err := start(filepath.Join(dir, "fakeheroku"), fakeArgs, nil)
+	fake, err := program.Start(bins["fakeheroku"], fakeArgs, nil)
 	if err != nil {
 		return err
 	}
-	defer stop(fake)
-	daemon, url, err := start(filepath.Join(dir, "dynopilot"), []string{"run"}, append(env, "HEROKU_API_URL="+fakeURL))
+	defer fake.Stop()
+	daemon, err := program.Start(bins["dynopilot"], []string{"run"}, append(env, "HEROKU_API_URL="+fake.URL))
 	if err != nil {
 		return err
 	}
-	defer stop(daemon)
-	fmt.Printf("dynopilot %d apps, %d connections, %d lines a POST, %v; RSS at start %.1f MB\n", apps, conns, batch, duration, rss(daemon, "VmRSS"))
+	defer daemon.Stop()
+	url := daemon.URL
+	fmt.Printf("dynopilot %d apps, %d connections, %d lines a POST, %v; RSS at start %.1f MB\n", apps, conns, batch, duration, daemon.MemoryMB("VmRSS"))
 
 	var lines, posts, failed atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
@@ -115,13 +112,13 @@ func run(apps, conns int, duration time.Duration, batch int) error {
 	defer tick.Stop()
 	go func() {
 		for range tick.C {
-			fmt.Printf("  %4.0fs: %d lines, VmRSS %.1f MB, VmHWM %.1f MB\n", time.Since(began).Seconds(), lines.Load(), rss(daemon, "VmRSS"), rss(daemon, "VmHWM"))
+			fmt.Printf("  %4.0fs: %d lines, VmRSS %.1f MB, VmHWM %.1f MB\n", time.Since(began).Seconds(), lines.Load(), daemon.MemoryMB("VmRSS"), daemon.MemoryMB("VmHWM"))
 		}
 	}()
 	wg.Wait()
 	took := time.Since(began)
 	fmt.Printf("accepted %d lines in %d POSTs (%.0f lines/s), %d failed; daemon VmRSS %.1f MB, VmHWM %.1f MB\n",
-		lines.Load(), posts.Load(), float64(lines.Load())/took.Seconds(), failed.Load(), rss(daemon, "VmRSS"), rss(daemon, "VmHWM"))
+		lines.Load(), posts.Load(), float64(lines.Load())/took.Seconds(), failed.Load(), daemon.MemoryMB("VmRSS"), daemon.MemoryMB("VmHWM"))
 	resp, err := http.Get(url + "/api/policies")
 	if err == nil {
 		b, _ := io.ReadAll(resp.Body)
@@ -146,68 +143,4 @@ func frames(rng *rand.Rand, app string, n int, now time.Time) []byte {
 		fmt.Fprintf(&b, "%d %s", len(line), line)
 	}
 	return b.Bytes()
-}
-
-var urlRE = regexp.MustCompile(`(?:listening on |url=)(http://[0-9.:]+)`)
-
-// start runs a program and waits for the URL it prints.
-func start(bin string, args, env []string) (*exec.Cmd, string, error) {
-	cmd := exec.Command(bin, args...)
-	if env != nil {
-		cmd.Env = env
-	}
-	r, w := io.Pipe()
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		return nil, "", err
-	}
-	found := make(chan string, 1)
-	var mu sync.Mutex
-	var seen []string // what it printed before its URL, to show when it prints none
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			mu.Lock()
-			if len(seen) < 20 {
-				seen = append(seen, sc.Text())
-			}
-			mu.Unlock()
-			if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case u := <-found:
-		return cmd, u, nil
-	case <-time.After(20 * time.Second):
-		stop(cmd)
-		mu.Lock()
-		defer mu.Unlock()
-		return nil, "", fmt.Errorf("%s printed no URL within 20s:\n%s", filepath.Base(bin), strings.Join(seen, "\n"))
-	}
-}
-
-func stop(cmd *exec.Cmd) {
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
-}
-
-// rss reads a memory figure (VmRSS, VmHWM) of a running process from /proc (Linux), in MB.
-func rss(cmd *exec.Cmd, field string) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, field+":"); ok {
-			var kb float64
-			fmt.Sscanf(strings.TrimSpace(v), "%f", &kb)
-			return kb / 1024
-		}
-	}
-	return -1
 }
