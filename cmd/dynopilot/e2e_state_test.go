@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -290,5 +291,23 @@ func (p *tcpProxy) cut() {
 	p.ln.Close()
 	for _, c := range p.cs {
 		c.Close()
+	}
+}
+
+func TestCheckVerifiesTheStateDatabase(t *testing.T) {
+	h := startHeroku(t)
+	r := newReading(t, 1)
+	build(t)
+	cmd := exec.Command(bins.dynopilot, "check")
+	cmd.Env = baseEnv(h, r, "DYNOPILOT_STATE_URL="+stateURL(t))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "state ok:") {
+		t.Errorf("check with a reachable state database: %v\n%s", err, out)
+	}
+	cmd = exec.Command(bins.dynopilot, "check")
+	cmd.Env = baseEnv(h, r, "DYNOPILOT_STATE_URL=postgres://dynopilot:St4teSecret@127.0.0.1:1/state?connect_timeout=2")
+	out, _ = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "DYNOPILOT_STATE_URL") || strings.Contains(string(out), "St4teSecret") {
+		t.Errorf("check with an unreachable state database: exit %d\n%s", cmd.ProcessState.ExitCode(), out)
 	}
 }
