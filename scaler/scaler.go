@@ -114,7 +114,7 @@ type entry struct {
 	status    Status
 
 	loaded        bool   // the durable state was read (or found absent) in term loadedTerm
-	loadedTerm    uint64 //
+	loadedTerm    uint64 // the leadership term in which it was read
 	savedDeciding []byte // what decides, as last saved, to save only what changed
 }
 
