@@ -80,3 +80,32 @@ func TestStateRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestResumeCarriesTheNewestRecommendationThroughTheGap(t *testing.T) {
+	p := mustPolicy(t, "MODE", "ratio", "PER_DYNO", "1", "MAX", "20", "DOWN_STABILIZATION", "30s", "DOWN_COOLDOWN", "0", "UP_COOLDOWN", "0")
+	at := func(d time.Duration, value float64) policy.Input {
+		return policy.Input{Now: t0.Add(d), Current: 10, Size: "Standard-1X", Value: value, ReadingOK: true}
+	}
+	// The old leader saw load for 10 until t0+10s, then died; in the gap the load fell to 8 unseen. The new leader
+	// resumes at t0+16s: an uninterrupted process would have seen 10 until at least t0+10s and held 10 until t0+40s;
+	// resumed, the 10 holds until t0+46s, and never less.
+	var st policy.State
+	for d := time.Duration(0); d <= 10*time.Second; d += time.Second {
+		policy.Decide(p, &st, at(d, 10))
+	}
+	st.Resume(p, t0.Add(16*time.Second))
+	for _, d := range []time.Duration{20 * time.Second, 40 * time.Second, 45 * time.Second} {
+		if got := policy.Decide(p, &st, at(d, 8)); got.Desired != 10 {
+			t.Fatalf("at t0+%v after resuming: %d %s, want 10 held", d, got.Desired, got.Reason)
+		}
+	}
+	if got := policy.Decide(p, &st, at(47*time.Second, 8)); got.Desired != 8 {
+		t.Errorf("a window after resuming: %d %s, want 8", got.Desired, got.Reason)
+	}
+	// Resume on an empty State changes nothing.
+	var empty policy.State
+	empty.Resume(p, t0)
+	if got := policy.Decide(p, &empty, at(time.Second, 8)); got.Desired != 8 {
+		t.Errorf("Resume of an empty State held %d", got.Desired)
+	}
+}

@@ -88,6 +88,19 @@ func (s *State) Start(p *Policy, now time.Time, current int) {
 	s.record(now, MaxQuantity, current, bucketWidth(p.UpStabilization, p.DownStabilization))
 }
 
+// Resume prepares a State read back from storage for deciding again at now, after a time in which nobody decided
+// (a failover: the old leader died, the new one took over). Nothing was read in that gap, so the newest
+// recommendation remembered is taken to have held through it: the down-stabilization window counts from now for it,
+// as it would have for an uninterrupted process that kept seeing it. A scale-down is thus never sooner than an
+// uninterrupted process's, and later by at most the gap; the up window is left as it was.
+func (s *State) Resume(p *Policy, now time.Time) {
+	if p.DownStabilization <= 0 || s.n == 0 {
+		return
+	}
+	newest := s.slots[(s.next+HistoryCapacity-1)%HistoryCapacity]
+	s.record(now, MaxQuantity, int(newest.hi), bucketWidth(p.UpStabilization, p.DownStabilization))
+}
+
 // record remembers recommendations made at now: lo counts for the up window, hi for the down window (both are
 // the one recommendation, except for Start's seed).
 func (s *State) record(now time.Time, lo, hi int, width int64) {
