@@ -27,7 +27,7 @@ const (
 )
 
 // demoPolicies are the policies `dynopilot demo` configures: what the dashboard's policy variable must offer.
-var demoPolicies = []string{"demo-shop/web", "demo-shop/worker"}
+var demoPolicies = []string{"demo-api/web", "demo-shop/web", "demo-shop/worker"}
 
 // alertNames are the alerts alerts/dynopilot.rules.yml must define (DynopilotDown twice: scraped and pushed).
 var alertNames = []string{"DynopilotDown", "DynopilotNotEvaluating", "DynopilotPinnedAtMax", "DynopilotRateLimitPoolLow",
