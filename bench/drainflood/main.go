@@ -112,7 +112,8 @@ func run(apps, conns int, duration time.Duration, batch int) error {
 	defer tick.Stop()
 	go func() {
 		for range tick.C {
-			fmt.Printf("  %4.0fs: %d lines, VmRSS %.1f MB, VmHWM %.1f MB\n", time.Since(began).Seconds(), lines.Load(), daemon.MemoryMB("VmRSS"), daemon.MemoryMB("VmHWM"))
+			fmt.Printf("  %4.0fs: %d lines, VmRSS %.1f MB, VmHWM %.1f MB, Go heap in use %.1f MB\n", time.Since(began).Seconds(), lines.Load(),
+				daemon.MemoryMB("VmRSS"), daemon.MemoryMB("VmHWM"), heapInUseMB(url))
 		}
 	}()
 	wg.Wait()
@@ -143,4 +144,23 @@ func frames(rng *rand.Rand, app string, n int, now time.Time) []byte {
 		fmt.Fprintf(&b, "%d %s", len(line), line)
 	}
 	return b.Bytes()
+}
+
+// heapInUseMB reads go_memstats_heap_inuse_bytes from the daemon's /metrics: what the Go heap holds, as against
+// what the process holds (VmRSS), to tell a growing heap from memory the runtime has not returned yet.
+func heapInUseMB(url string) float64 {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "go_memstats_heap_inuse_bytes "); ok {
+			var n float64
+			fmt.Sscanf(v, "%g", &n)
+			return n / (1 << 20)
+		}
+	}
+	return -1
 }
