@@ -53,6 +53,7 @@ const (
 	ReasonReadingFailed    Reason = "reading_failed"    // no usable reading: hold (never down)
 	ReasonFallback         Reason = "fallback"          // FALLBACK_AFTER failures in a row: at least FALLBACK_QUANTITY
 	ReasonDryRun           Reason = "dry_run"           // given by the daemon, never by Decide
+	ReasonDeploying        Reason = "deploying"         // given by the daemon: Heroku refuses formation changes during a deploy
 	ReasonDisabled         Reason = "disabled"          // ENABLED=false
 )
 
@@ -64,7 +65,7 @@ func Reasons() []Reason {
 		ReasonRatio, ReasonActivation, ReasonBelowActivation,
 		ReasonStabilizing, ReasonUpCooldown, ReasonDownCooldown, ReasonMaxStep,
 		ReasonAtMax, ReasonAtMin, ReasonRaiseToMin, ReasonLowerToMax, ReasonSchedule, ReasonSizeLimit,
-		ReasonReadingFailed, ReasonFallback, ReasonDryRun, ReasonDisabled,
+		ReasonReadingFailed, ReasonFallback, ReasonDryRun, ReasonDeploying, ReasonDisabled,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/dynopilot/dynopilot/herokuapi"
@@ -98,6 +99,12 @@ func (s *Scaler) patch(ctx context.Context, app string, evs []*evaluation) {
 		updates[i] = herokuapi.FormationUpdate{Type: ev.f.Type, Quantity: ev.d.Desired}
 	}
 	err := s.cache.patch(ctx, app, updates)
+	if deploying(err) {
+		for _, ev := range evs {
+			s.heldForDeploy(ev, err)
+		}
+		return
+	}
 	if err != nil && len(evs) > 1 && errors.Is(err, herokuapi.InvalidParams) {
 		s.log.Warn("batch formation update refused; sending each process type by itself", "app", app, "err", err)
 		for _, ev := range evs {
@@ -110,6 +117,33 @@ func (s *Scaler) patch(ctx context.Context, app string, evs []*evaluation) {
 	}
 }
 
+// deploying reports whether err is Heroku refusing a formation change because the app is being deployed: "Cannot
+// change formation for a preboot app until release phase and preboot complete". That ends by itself in minutes,
+// so it is neither a refusal to back off from nor an error: the change waits for the next tick.
+func deploying(err error) bool {
+	var he *herokuapi.Error
+	return errors.As(err, &he) && he.Status == http.StatusUnprocessableEntity &&
+		(strings.Contains(he.Message, "preboot") || strings.Contains(he.Message, "release phase"))
+}
+
+// heldForDeploy records a change that Heroku refused because the app is being deployed: a hold with reason
+// deploying, said once per deploy in the log, and tried again on the next tick.
+func (s *Scaler) heldForDeploy(ev *evaluation, err error) {
+	e, d := ev.e, ev.d
+	s.in.decisions.WithLabelValues(e.name, string(policy.ActionHold), string(policy.ReasonDeploying)).Inc()
+	e.mu.Lock()
+	first := !e.deploying
+	e.deploying = true
+	e.status.Action, e.status.Reason = string(policy.ActionHold), string(policy.ReasonDeploying)
+	e.status.Desired = d.Current
+	e.status.Explanation = fmt.Sprintf("Heroku is deploying %s (release phase or preboot) and refuses formation changes: %d -> %d waits for the next tick",
+		e.Policy.Policy.App, d.Current, d.Desired)
+	e.mu.Unlock()
+	if first {
+		s.log.Info("app is being deployed: holding formation changes until it is done", "policy", e.name, "from", d.Current, "to", d.Desired, "err", err)
+	}
+}
+
 // patched records the outcome of a PATCH for one policy: a success is believed, a failure never is.
 func (s *Scaler) patched(ev *evaluation, err error) {
 	e, now := ev.e, s.now()
@@ -117,6 +151,10 @@ func (s *Scaler) patched(ev *evaluation, err error) {
 		e.mu.Lock()
 		e.lastPatch = now
 		e.refused = refusal{}
+		if e.deploying {
+			e.deploying = false
+			s.log.Info("the deploy is over: formation changes go through again", "policy", e.name)
+		}
 		e.mu.Unlock()
 		s.scaleEvent(e, ev.d, "ok", nil)
 		return

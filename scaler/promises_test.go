@@ -336,3 +336,46 @@ func secondScaler(t *testing.T, w *world, srv *httptest.Server, st policy.Settin
 }
 
 func (i *instance) tick(t *testing.T) { t.Helper(); evaluate(t, i.s) }
+
+func TestADeployHoldsChangesWithoutAnErrorStorm(t *testing.T) {
+	var logs servicetest.Buffer
+	w := newWorldWith(t, func(o *scaler.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }, settings("web", "10"), settings("worker", "10"))
+	if err := w.heroku.Deploy("shop", true); err != nil {
+		t.Fatal(err)
+	}
+	w.srcs["web"].set(2, nil)    // 2 -> 4
+	w.srcs["worker"].set(2, nil) // 2 -> 4: one batch
+	w.heroku.ClearRequests()
+	for range 3 {
+		w.tick(t)
+		w.clock.Advance(10 * time.Second)
+	}
+	var patches int
+	for _, r := range w.heroku.Requests() {
+		if r.Method == "PATCH" {
+			patches++
+		}
+	}
+	if patches != 3 {
+		t.Errorf("%d PATCHes in 3 ticks of a deploy, want 3: one a tick, not split, not backed off", patches)
+	}
+	if st := w.status(t, "shop/web"); st.Reason != string(policy.ReasonDeploying) || st.Current != 2 {
+		t.Errorf("status during a deploy: reason %q current %d", st.Reason, st.Current)
+	}
+	if n := counter(t, w.reg, "dynopilot_scale_events_total", map[string]string{"policy": "shop/web", "result": "error"}); n != 0 {
+		t.Errorf("%v error events during a deploy, want none", n)
+	}
+	if n := counter(t, w.reg, "dynopilot_decisions_total", map[string]string{"policy": "shop/web", "reason": "deploying"}); n != 3 {
+		t.Errorf("%v deploying decisions, want 3", n)
+	}
+	if n := strings.Count(logs.String(), "app is being deployed"); n != 2 { // once per policy, not per tick
+		t.Errorf("the deploy is logged %d times, want once per policy:\n%s", n, logs.String())
+	}
+	if err := w.heroku.Deploy("shop", false); err != nil {
+		t.Fatal(err)
+	}
+	w.tick(t) // the next tick after the deploy: the change goes through
+	if w.quantity(t, "web") != 4 || w.quantity(t, "worker") != 4 {
+		t.Errorf("web %d worker %d after the deploy, want 4 and 4", w.quantity(t, "web"), w.quantity(t, "worker"))
+	}
+}

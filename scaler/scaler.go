@@ -111,6 +111,7 @@ type entry struct {
 	started   bool      // state has been through policy.State.Start with the first formation seen
 	lastPatch time.Time // the daemon's own last successful PATCH of this process type
 	refused   refusal   // Heroku's last refusal of a PATCH for this process type, while it is being waited out
+	deploying bool      // Heroku refused the last PATCH because the app is being deployed
 	status    Status
 
 	loaded        bool   // the durable state was read (or found absent) in term loadedTerm

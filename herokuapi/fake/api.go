@@ -411,6 +411,9 @@ func (s *Server) scale(app string, updates []update) ([]Formation, *Error) {
 	if a == nil {
 		return nil, errNoApp()
 	}
+	if a.deploying {
+		return nil, errInvalid("Cannot change formation for a preboot app until release phase and preboot complete.")
+	}
 	type state struct {
 		quantity int
 		size     string

@@ -56,12 +56,15 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) int {
 		"/_fake/scale": {"POST", map[string]func() (int, any){
 			http.MethodPost: func() (int, any) { return s.postScale(r) },
 		}},
+		"/_fake/deploy": {"POST", map[string]func() (int, any){
+			http.MethodPost: func() (int, any) { return s.postDeploy(r) },
+		}},
 		"/_fake/apps": {"GET", map[string]func() (int, any){
 			http.MethodGet: func() (int, any) { return http.StatusOK, s.appList() },
 		}},
 	}
 	status, v := http.StatusNotFound, any(&Error{http.StatusNotFound, "not_found",
-		fmt.Sprintf("No control endpoint %s: expected /_fake/requests, /_fake/faults, /_fake/pool, /_fake/scale or /_fake/apps.", r.URL.Path), ""})
+		fmt.Sprintf("No control endpoint %s: expected /_fake/requests, /_fake/faults, /_fake/pool, /_fake/scale, /_fake/deploy or /_fake/apps.", r.URL.Path), ""})
 	if e, ok := endpoints[r.URL.Path]; ok {
 		if h, ok := e.handle[r.Method]; ok {
 			status, v = h()
@@ -198,6 +201,24 @@ func (s *Server) postScale(r *http.Request) (int, any) {
 		return fail(err)
 	}
 	return http.StatusOK, fs[0]
+}
+
+func (s *Server) postDeploy(r *http.Request) (int, any) {
+	const expected = `{"app":"NAME or ID","deploying":true}`
+	var body struct {
+		App       string `json:"app"`
+		Deploying *bool  `json:"deploying"`
+	}
+	if err := decodeControl(r, &body, expected); err != nil {
+		return fail(err)
+	}
+	if body.App == "" || body.Deploying == nil {
+		return fail(errBadRequest("POST /_fake/deploy: app and deploying are both required; expected %s.", expected))
+	}
+	if err := s.Deploy(body.App, *body.Deploying); err != nil {
+		return fail(errNoApp())
+	}
+	return http.StatusOK, map[string]any{"app": body.App, "deploying": *body.Deploying}
 }
 
 func (s *Server) appList() []appJSON {

@@ -340,3 +340,28 @@ func TestInjected429(t *testing.T) {
 		t.Errorf("exhausted pool: GET /account/rate-limits %d %s, want 200 and 0", r.status, r.body)
 	}
 }
+
+func TestDeployWindow(t *testing.T) {
+	e := newEnv(t, fake.Options{})
+	if r := e.control(t, "POST", "/_fake/deploy", `{"app":"shop","deploying":true}`); r.status != http.StatusOK {
+		t.Fatalf("POST /_fake/deploy: %d", r.status)
+	}
+	const preboot = "Cannot change formation for a preboot app until release phase and preboot complete."
+	checkError(t, e.patch(t, "/apps/shop/formation/web", `{"quantity":5}`), 422, "invalid_params", preboot)
+	checkError(t, e.patch(t, "/apps/shop/formation", `{"updates":[{"type":"web","quantity":5}]}`), 422, "invalid_params", preboot)
+	if _, err := e.srv.Scale("shop", "web", 5); err == nil {
+		t.Errorf("a person's scale went through during a deploy")
+	}
+	if r := e.get(t, "/apps/shop/formation"); r.status != http.StatusOK {
+		t.Errorf("reading the formation during a deploy: %d", r.status)
+	}
+	e.control(t, "POST", "/_fake/deploy", `{"app":"shop","deploying":false}`)
+	if r := e.patch(t, "/apps/shop/formation/web", `{"quantity":5}`); r.status != http.StatusOK {
+		t.Errorf("PATCH after the deploy: %d", r.status)
+	}
+	for _, bad := range []string{`{"app":"shop"}`, `{"deploying":true}`, `{"app":"nope","deploying":true}`} {
+		if r := e.control(t, "POST", "/_fake/deploy", bad); r.status/100 != 4 {
+			t.Errorf("POST /_fake/deploy %s: %d, want a 4xx", bad, r.status)
+		}
+	}
+}

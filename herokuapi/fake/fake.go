@@ -36,7 +36,8 @@
 //     past 100 dynos in the app.
 //
 // Control API, no token needed, not counted, not recorded: GET /_fake/requests (DELETE clears it),
-// GET|POST /_fake/faults, GET|POST /_fake/pool, POST /_fake/scale, GET /_fake/apps. See Server.ServeHTTP.
+// GET|POST /_fake/faults, GET|POST /_fake/pool, POST /_fake/scale, POST /_fake/deploy, GET /_fake/apps. See
+// Server.ServeHTTP.
 package fake
 
 import (
@@ -142,6 +143,7 @@ type Server struct {
 type appState struct {
 	App
 	formations []*Formation // in the order they were added
+	deploying  bool         // a release phase or preboot is under way: formation changes are refused (422)
 }
 
 type authorization struct {
@@ -272,6 +274,20 @@ func (s *Server) Scale(app, typ string, quantity int) (Formation, error) {
 		return Formation{}, fmt.Errorf("fake: scale %s/%s to %d: %w", app, typ, quantity, apiErr)
 	}
 	return f[0], nil
+}
+
+// Deploy opens (on) or closes a deploy window for app, as a release phase or preboot does on Heroku: while it is
+// open every formation change of the app, by the API or by Scale, is refused with Heroku's 422 "Cannot change
+// formation for a preboot app until release phase and preboot complete."
+func (s *Server) Deploy(app string, on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.findApp(app)
+	if a == nil {
+		return fmt.Errorf("fake: deploy %s: %w", app, errNoApp())
+	}
+	a.deploying = on
+	return nil
 }
 
 // SetPool sets the tokens left in the pool, clamped to [0, Options.Pool]; refill continues from there.
