@@ -220,3 +220,31 @@ func TestCheckReadsSourcesConcurrently(t *testing.T) {
 	}
 	t.Logf("check read %d hung sources (TIMEOUT=2s) in %v, %d at most at once", policies, took.Round(time.Millisecond), most)
 }
+
+func TestADeployIsHeldAndRetriedWithoutAnErrorStorm(t *testing.T) {
+	h := startHeroku(t)
+	r := newReading(t, 1)
+	d := startDaemon(t, baseEnv(h, r)) // web: target 1, evaluated every second
+	waitFor(t, "a first decision", 20*time.Second, func() bool { return d.status(t, "shop/web").Evaluated })
+	resp, err := http.Post(h.url+"/_fake/deploy", "application/json", strings.NewReader(`{"app":"shop","deploying":true}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("opening a deploy window: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	r.set(2) // 2 -> 4, refused while the deploy lasts
+	waitFor(t, "a deploying hold", 20*time.Second, func() bool { return d.status(t, "shop/web").Reason == "deploying" })
+	time.Sleep(3 * time.Second)
+	all, refused := h.patchCount(t, 422)
+	if all != refused || refused > 6 {
+		t.Errorf("%d PATCHes, %d refused, in about 4 s of a deploy: want one a tick at most, all refused", all, refused)
+	}
+	if n := strings.Count(d.p.output(), "app is being deployed"); n != 1 {
+		t.Errorf("the deploy is logged %d times, want once", n)
+	}
+	if strings.Contains(d.p.output(), "level=ERROR") {
+		t.Errorf("a deploy is logged as an error")
+	}
+	resp, _ = http.Post(h.url+"/_fake/deploy", "application/json", strings.NewReader(`{"app":"shop","deploying":false}`))
+	resp.Body.Close()
+	waitFor(t, "the change once the deploy is over", 20*time.Second, func() bool { return h.quantity(t, "web") == 4 })
+}
