@@ -26,3 +26,18 @@ func TestLookupPrices(t *testing.T) {
 		t.Errorf("unknown size: %+v %v, want no price and ok=false", i, ok)
 	}
 }
+
+func TestFirSizes(t *testing.T) {
+	for _, c := range []struct {
+		size  string
+		month float64
+	}{{"dyno-1c-0.5gb", 25}, {"Dyno-2C-4GB", 150}, {"dyno-16c-64gb", 1000}, {"dyno-32c-64gb", 2400}} {
+		i, ok := dynosize.Lookup(c.size)
+		if !ok || i.Limit != 255 || i.Hour*720 < c.month-1e-9 || i.Hour*720 > c.month+1e-9 {
+			t.Errorf("Lookup(%q) = %+v, %v; want 255 a process type at $%v a month", c.size, i, ok, c.month)
+		}
+	}
+	if !dynosize.Fir("dyno-64c-128gb") || dynosize.Limit("dyno-64c-128gb") != 255 || dynosize.Fir("Standard-1X") {
+		t.Errorf("an unknown Fir size is not recognised as Fir, or a Cedar one is")
+	}
+}

@@ -556,3 +556,31 @@ func TestEmptyAccountIsWaitedForAndTheReserveKept(t *testing.T) {
 		t.Errorf("requests %q, want only %q", got, want)
 	}
 }
+
+func TestAppGeneration(t *testing.T) {
+	f := fake.New(fake.Options{Token: "tok"})
+	f.AddApp("shop", fake.Process{Type: "web", Quantity: 2})
+	f.AddApp("fir-shop", fake.Process{Type: "web", Quantity: 120, Size: "dyno-2c-4gb"})
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	c, err := herokuapi.New(herokuapi.Config{BaseURL: srv.URL, Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for app, want := range map[string]string{"shop": "cedar", "fir-shop": "fir"} {
+		a, err := c.App(context.Background(), app)
+		if err != nil || a.Generation != want || a.Name != app {
+			t.Errorf("App(%s) = %+v, %v; want generation %s", app, a, err, want)
+		}
+	}
+	// A Fir app scales past Cedar's 100 within its 255.
+	if _, err := c.UpdateFormation(context.Background(), "fir-shop", "web", 200); err != nil {
+		t.Errorf("a Fir app to 200: %v", err)
+	}
+	if _, err := c.UpdateFormation(context.Background(), "fir-shop", "web", 256); !errors.Is(err, herokuapi.InvalidParams) {
+		t.Errorf("a Fir app to 256: %v, want 422", err)
+	}
+	if _, err := c.UpdateFormation(context.Background(), "shop", "web", 101); !errors.Is(err, herokuapi.InvalidParams) {
+		t.Errorf("a Cedar app to 101: %v, want 422", err)
+	}
+}

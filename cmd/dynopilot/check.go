@@ -63,6 +63,7 @@ type checkPolicy struct {
 	Policy       string   `json:"policy"`
 	Source       string   `json:"source"`
 	Size         string   `json:"size,omitempty"`
+	Generation   string   `json:"generation,omitempty"` // the app's: cedar or fir
 	Current      *int     `json:"current"`
 	Min          int      `json:"min"`
 	Max          int      `json:"max"`
@@ -143,6 +144,9 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 	}
 	each(len(order), checkConcurrency, func(i int) {
 		a := order[i]
+		if info, err := client.App(cctx, a.app); err == nil {
+			a.generation = info.Generation
+		}
 		fs, err := client.ListFormation(cctx, a.app)
 		if err != nil {
 			a.err = err
@@ -179,8 +183,8 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 	})
 	now := time.Now()
 	for i, p := range cfg.Policies {
-		cp := checkPolicy{Policy: p.Policy.Name(), Source: p.Source.String(), Problems: []string{}}
 		a := apps[p.Policy.App]
+		cp := checkPolicy{Policy: p.Policy.Name(), Source: p.Source.String(), Generation: a.generation, Problems: []string{}}
 		f, found := a.byType[strings.ToLower(p.Policy.Process)]
 		switch {
 		case a.err != nil:
@@ -314,9 +318,10 @@ const checkConcurrency = 16
 
 // appFormation is one app's formation as check read it.
 type appFormation struct {
-	app    string
-	byType map[string]herokuapi.Formation
-	err    error
+	app        string
+	generation string // from GET /apps/{app}; "" when it could not be read (the formation's read says why)
+	byType     map[string]herokuapi.Formation
+	err        error
 }
 
 // each calls fn(0) … fn(n-1), at most limit at a time, and returns when all have returned.
@@ -359,9 +364,9 @@ func printCheck(w io.Writer, rep checkReport) {
 	}
 	if len(rep.Policies) > 0 {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "POLICY\tSIZE\tNOW\tMIN\tMAX\tREADING\tDECISION\tREASON")
+		fmt.Fprintln(tw, "POLICY\tGENERATION\tSIZE\tNOW\tMIN\tMAX\tREADING\tDECISION\tREASON")
 		for _, p := range rep.Policies {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", p.Policy, orDash(p.Size), intOrDash(p.Current), p.Min, p.Max, floatOrDash(p.Reading), decision(p), orDash(p.Reason))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", p.Policy, orDash(p.Generation), orDash(p.Size), intOrDash(p.Current), p.Min, p.Max, floatOrDash(p.Reading), decision(p), orDash(p.Reason))
 		}
 		tw.Flush()
 		for _, p := range rep.Policies {

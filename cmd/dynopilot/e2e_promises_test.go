@@ -248,3 +248,26 @@ func TestADeployIsHeldAndRetriedWithoutAnErrorStorm(t *testing.T) {
 	resp.Body.Close()
 	waitFor(t, "the change once the deploy is over", 20*time.Second, func() bool { return h.quantity(t, "web") == 4 })
 }
+
+func TestAFirAppScalesPast100WithinIts255(t *testing.T) {
+	h := startHerokuApps(t, "shop:web=120:dyno-2c-4gb")
+	r := newReading(t, 200)
+	env := baseEnv(h, r, "POLICY_0_MODE=ratio", "POLICY_0_PER_DYNO=1", "POLICY_0_MAX=250")
+	build(t)
+	cmd := exec.Command(bins.dynopilot, "check", "--json")
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), `"generation": "fir"`) {
+		t.Errorf("check of a Fir app: %v\n%s", err, out)
+	}
+	d := startDaemon(t, env)
+	waitFor(t, "web at 200", 20*time.Second, func() bool { return h.quantity(t, "web") == 200 })
+	r.set(300) // past Fir's 255: capped at the size's limit
+	waitFor(t, "web at 250 (MAX)", 20*time.Second, func() bool { return h.quantity(t, "web") == 250 })
+	if all, refused := h.patchCount(t, 422); refused != 0 {
+		t.Errorf("%d of %d PATCHes refused", refused, all)
+	}
+	if !strings.Contains(d.metrics(t), `dynopilot_max_quantity{policy="shop/web"} 250`) {
+		t.Errorf("effective max not 250")
+	}
+}

@@ -118,6 +118,7 @@ const (
 	getAccount
 	getRateLimits
 	getAuthorization
+	infoApp
 	listFormation
 	batchUpdateFormation
 	infoFormation
@@ -138,6 +139,8 @@ func match(method, path string) (route, []string) {
 		return getRateLimits, nil
 	case len(seg) == 3 && seg[0] == "oauth" && seg[1] == "authorizations" && get:
 		return getAuthorization, seg[2:]
+	case len(seg) == 2 && seg[0] == "apps" && get:
+		return infoApp, seg[1:2]
 	case len(seg) == 3 && seg[0] == "apps" && seg[2] == "formation" && get:
 		return listFormation, seg[1:2]
 	case len(seg) == 3 && seg[0] == "apps" && seg[2] == "formation" && patch:
@@ -176,6 +179,12 @@ func (s *Server) route(r *http.Request, body []byte, bodyErr error, failWith int
 		return http.StatusOK, rateLimitJSON{Remaining: s.remaining()}
 	case getAuthorization:
 		return s.authorization(args[0])
+	case infoApp:
+		a := s.findApp(args[0])
+		if a == nil {
+			return fail(errNoApp())
+		}
+		return http.StatusOK, a.info(s.created)
 	case listFormation:
 		a := s.findApp(args[0])
 		if a == nil {
@@ -453,8 +462,8 @@ func (s *Server) scale(app string, updates []update) ([]Formation, *Error) {
 			return nil, errInvalid("Cannot scale to more than %d %s size dynos per process type.", limit, st.size)
 		}
 	}
-	if total > appDynoLimit {
-		return nil, errInvalid("Cannot scale to more than %d dynos per app (this update would make %d).", appDynoLimit, total)
+	if limit := a.dynoLimit(); total > limit {
+		return nil, errInvalid("Cannot scale to more than %d dynos per app (this update would make %d).", limit, total)
 	}
 	now := wireTime(s.opts.Now())
 	out := make([]Formation, len(order))

@@ -62,7 +62,7 @@ const (
 	DefaultKeepRequests    = 10000             // requests kept in the log
 	DefaultSize            = "Standard-1X"     // size of a Process that names none
 	DefaultEmail           = "dev@example.com" // the account's email in GET /account
-	appDynoLimit           = 100               // dynos per app across all process types (Cedar)
+	appDynoLimit           = 100               // dynos per app across all process types (Cedar; Fir: dynosize.FirLimit)
 	maxBodyBytes           = 1 << 20           // larger request bodies are refused with 400
 	maxLoggedBody          = 4 << 10           // request bodies kept in the log are cut to this
 	sizeNamespace          = "https://api.heroku.com/dyno-sizes/"
@@ -211,8 +211,12 @@ func (s *Server) AddApp(name string, procs ...Process) App {
 		sizes[i] = size
 		next[p.Type] = p.Quantity
 	}
-	if total := sum(next); total > appDynoLimit {
-		panic(fmt.Sprintf("fake: AddApp(%q): %d dynos in total, expected at most %d per app", name, total, appDynoLimit))
+	limit := appDynoLimit
+	if generationOf(sizes) == firGeneration {
+		limit = dynosize.FirLimit
+	}
+	if total := sum(next); total > limit {
+		panic(fmt.Sprintf("fake: AddApp(%q): %d dynos in total, expected at most %d per app", name, total, limit))
 	}
 	if a == nil {
 		a = &appState{App: App{ID: uuid.NewString(), Name: name}}
@@ -361,6 +365,58 @@ func (s *Server) AddAuthorization(id string, expiresIn *int) {
 		a.expires = &t
 	}
 	s.auths[id] = a
+}
+
+// The generations of Heroku apps: Cedar (the classic one) and Fir, whose dyno sizes are named like dyno-2c-4gb and
+// whose limits are 255 dynos per process type and per app.
+const (
+	cedarGeneration = "cedar"
+	firGeneration   = "fir"
+)
+
+// generationOf is the generation of an app whose process types have these sizes: Fir when they are Fir sizes.
+func generationOf(sizes []string) string {
+	for _, size := range sizes {
+		if dynosize.Fir(size) {
+			return firGeneration
+		}
+	}
+	return cedarGeneration
+}
+
+// generation is the app's generation, from its formation's sizes.
+func (a *appState) generation() string {
+	sizes := make([]string, len(a.formations))
+	for i, f := range a.formations {
+		sizes[i] = f.Size
+	}
+	return generationOf(sizes)
+}
+
+// dynoLimit is how many dynos the app may run across its process types.
+func (a *appState) dynoLimit() int {
+	if a.generation() == firGeneration {
+		return dynosize.FirLimit
+	}
+	return appDynoLimit
+}
+
+// appInfoJSON is GET /apps/{app} as far as dynopilot reads it: who the app is and its generation.
+type appInfoJSON struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	CreatedAt  string `json:"created_at"`
+	Generation struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	} `json:"generation"`
+}
+
+func (a *appState) info(created time.Time) appInfoJSON {
+	out := appInfoJSON{ID: a.ID, Name: a.Name, CreatedAt: created.Format(time.RFC3339)}
+	out.Generation.Name = a.generation()
+	out.Generation.ID = uuid.NewHash(sha1.New(), uuid.NameSpaceURL, []byte("https://api.heroku.com/generations/"+out.Generation.Name), 5).String()
+	return out
 }
 
 // findApp matches a name exactly or an id without regard to case, as Heroku does. Caller holds s.mu.

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dynopilot/dynopilot/dynosize"
 	"github.com/dynopilot/dynopilot/setting"
 )
 
@@ -79,8 +80,21 @@ func ParseApp(spec string) (AppSpec, error) {
 		total += n
 		out.Processes = append(out.Processes, p)
 	}
-	if total > appDynoLimit {
-		problems.Add(setting.Errorf(AppFlag, spec, "at most %d dynos per app in total (got %d)", appDynoLimit, total))
+	var sizes []string
+	for _, p := range out.Processes {
+		sizes = append(sizes, p.Size)
+	}
+	limit := appDynoLimit
+	if generationOf(sizes) == firGeneration {
+		limit = dynosize.FirLimit
+		for _, p := range out.Processes {
+			if !dynosize.Fir(p.Size) {
+				problems.Add(setting.Errorf(AppFlag, spec, "one generation per app: %s is a Cedar size beside Fir sizes (dyno-…)", p.Size))
+			}
+		}
+	}
+	if total > limit {
+		problems.Add(setting.Errorf(AppFlag, spec, "at most %d dynos per app in total (got %d)", limit, total))
 	}
 	if err := problems.Err(); err != nil {
 		return AppSpec{}, err
