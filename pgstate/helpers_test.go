@@ -138,6 +138,18 @@ func (in *instance) reported() []bool {
 }
 
 // waitLeader waits until one of the instances leads and returns it.
+// leaderAndStandby starts two instances with the default timing on url and lock key, and returns the one that
+// leads within the time given and the other.
+func leaderAndStandby(t testing.TB, url string, key int64, within time.Duration) (leader, other *instance) {
+	t.Helper()
+	a := start(t, "a", url, key, 0, 0)
+	b := start(t, "b", url, key, 0, 0)
+	if leader = waitLeader(t, within, a, b); leader == a {
+		return a, b
+	}
+	return b, a
+}
+
 func waitLeader(t testing.TB, within time.Duration, ins ...*instance) *instance {
 	t.Helper()
 	deadline := time.Now().Add(within)

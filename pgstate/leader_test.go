@@ -25,16 +25,9 @@ func TestDefaultLockKeyIsDerivedFromDynopilot(t *testing.T) {
 func TestOneLeaderAndCleanHandOver(t *testing.T) {
 	t.Parallel()
 	url, _ := database(t)
-	key := lockKey()
-	a := start(t, "a", url, key, 0, 0)
-	b := start(t, "b", url, key, 0, 0)
-	leader := waitLeader(t, 5*time.Second, a, b)
-	other := b
-	if leader == b {
-		other = a
-	}
+	leader, other := leaderAndStandby(t, url, lockKey(), 5*time.Second)
 
-	smp := sample(a, b)
+	smp := sample(leader, other)
 	time.Sleep(3 * time.Second) // longer than Confirm and Retry: the standby tries, the leader confirms
 	samples, both, none := smp.end()
 	if both > 0 || none > 0 || samples < 100 {
@@ -44,7 +37,7 @@ func TestOneLeaderAndCleanHandOver(t *testing.T) {
 		t.Fatalf("OnChange: leader %v, other %v; expected [true] and nothing", leader.reported(), other.reported())
 	}
 
-	smp = sample(a, b)
+	smp = sample(leader, other)
 	stopped := time.Now()
 	leader.cancel()
 	select {
@@ -86,13 +79,7 @@ func TestDroppedConnection(t *testing.T) {
 	t.Parallel()
 	url, admin := database(t)
 	key := lockKey()
-	a := start(t, "a", url, key, 0, 0)
-	b := start(t, "b", url, key, 0, 0)
-	leader := waitLeader(t, 5*time.Second, a, b)
-	other := b
-	if leader == b {
-		other = a
-	}
+	leader, other := leaderAndStandby(t, url, key, 5*time.Second)
 	ctx := context.Background()
 	if err := leader.store.Confirm(ctx); err != nil {
 		t.Fatalf("Confirm while leading: %v", err)
@@ -101,7 +88,7 @@ func TestDroppedConnection(t *testing.T) {
 		t.Fatalf("Confirm on the standby: %v, want ErrNotLeader", err)
 	}
 
-	smp := sample(a, b)
+	smp := sample(leader, other)
 	killed := time.Now()
 	terminate(t, admin, lockHolder(t, admin, key))
 	start := time.Now()

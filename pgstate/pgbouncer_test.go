@@ -150,14 +150,7 @@ func TestTransactionPoolerRefused(t *testing.T) {
 func TestSessionPoolerAccepted(t *testing.T) {
 	t.Parallel()
 	pooled, _ := pgbouncer(t, "session")
-	key := lockKey()
-	a := start(t, "a", pooled, key, 0, 0)
-	b := start(t, "b", pooled, key, 0, 0)
-	leader := waitLeader(t, 10*time.Second, a, b)
-	other := a
-	if leader == a {
-		other = b
-	}
+	leader, other := leaderAndStandby(t, pooled, lockKey(), 10*time.Second)
 	ctx := context.Background()
 	if err := leader.store.Confirm(ctx); err != nil {
 		t.Fatal(err)
@@ -178,7 +171,7 @@ func TestSessionPoolerAccepted(t *testing.T) {
 	if !strings.Contains(report, "session-mode pooler") || !strings.Contains(report, "held by another instance") {
 		t.Fatalf("Check through a session pooler: %s", report)
 	}
-	smp := sample(a, b)
+	smp := sample(leader, other)
 	time.Sleep(time.Second)
 	if _, both, none := smp.end(); both > 0 || none > 0 {
 		t.Fatalf("through a session pooler: %d samples with two leaders, %d with none", both, none)
