@@ -181,6 +181,11 @@ func TestExampleConfigurationLoads(t *testing.T) {
 			t.Errorf("config.example.env does not show %s", name)
 		}
 	}
+	for _, name := range config.GlobalNames() { // and every global variable
+		if !strings.Contains(string(b), "\n"+name+"=") {
+			t.Errorf("config.example.env does not show %s", name)
+		}
+	}
 }
 
 func TestAppJSONListsEveryVariable(t *testing.T) {

@@ -48,21 +48,17 @@ const recordVersion = 1
 
 func (e *entry) storeKey() string { return "policy/" + e.name }
 
-// snapshot encodes what the entry must remember, with and without its status: the first is saved, the second tells
-// whether anything that decides changed since the last save. Callers hold e.mu.
-func (e *entry) snapshot() (full, deciding []byte, err error) {
+// deciding encodes what the entry must remember to decide, without its status: it tells whether anything that
+// decides changed since the last save. Callers hold e.mu.
+func (e *entry) deciding() (record, []byte, error) {
 	st, err := e.state.MarshalBinary()
 	if err != nil {
-		return nil, nil, err
+		return record{}, nil, err
 	}
 	r := record{Version: recordVersion, State: st, Started: e.started, LastPatch: e.lastPatch}
 	r.Refused.Until, r.Refused.Delay, r.Refused.Message = e.refused.until, e.refused.delay, e.refused.message
-	if deciding, err = json.Marshal(r); err != nil {
-		return nil, nil, err
-	}
-	r.Status = e.status
-	full, err = json.Marshal(r)
-	return full, deciding, err
+	b, err := json.Marshal(r)
+	return r, b, err
 }
 
 // restore sets the entry from a saved record. Only what was decided is taken from the saved status: what the
@@ -154,8 +150,13 @@ func (s *Scaler) save(ctx context.Context, g *group) {
 	}
 	for _, e := range g.entries {
 		e.mu.Lock()
-		full, deciding, err := e.snapshot()
+		r, deciding, err := e.deciding()
 		unchanged := err == nil && bytes.Equal(deciding, e.savedDeciding)
+		var full []byte
+		if err == nil && !unchanged { // the status is saved with it, but only when what decides changed
+			r.Status = e.status
+			full, err = json.Marshal(r)
+		}
 		e.mu.Unlock()
 		if err != nil {
 			s.log.Error("cannot encode the policy's state", "policy", e.name, "err", err)

@@ -166,3 +166,53 @@ func TestStateIsSavedWhenWhatDecidesChanges(t *testing.T) {
 		t.Errorf("%d saves after a scale event, want 2", store.saves)
 	}
 }
+
+func TestANewLeaderCarriesTheOldOnesNewestRecommendationThroughTheGap(t *testing.T) {
+	// a saw load for 10 until it died at T; nobody read anything until b took over at T+6 s, when the load was 8.
+	// An uninterrupted process would have seen 10 until some moment in the gap and held it a window after that, so b
+	// must hold 10 until T+6 s + DOWN_STABILIZATION, not scale down a window after T.
+	st := ratio("worker")
+	st.DownCooldown, st.DownStabilization = "0", "30s"
+	store := &memory{}
+	aLeads := true
+	w := newWorldWith(t, func(o *scaler.Options) {
+		o.State = store
+		o.Leader = leader{LeadingFn: func() bool { return aLeads }, ConfirmFn: func(context.Context) error { return nil }}
+	}, st)
+	if _, err := w.heroku.Scale("shop", "worker", 10); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(time.Hour)
+	w.srcs["worker"].set(10, nil)
+	for range 3 {
+		w.tick(t)
+		w.clock.Advance(time.Second)
+	}
+	T := w.clock.Now()
+	aLeads = false
+
+	srv := newServer(t, w.heroku)
+	client, _ := herokuapi.New(herokuapi.Config{BaseURL: srv.URL, Token: "tok"})
+	p, _ := st.Parse()
+	src := &source{}
+	src.set(8, nil)
+	b, err := scaler.New(scaler.Options{Heroku: client, Refresh: time.Nanosecond, Registerer: prometheus.NewRegistry(), Now: w.clock.Now, State: store,
+		Leader:   leader{LeadingFn: func() bool { return true }, ConfirmFn: func(context.Context) error { return nil }},
+		Policies: []scaler.Policy{{Policy: p, Source: src, SourceKind: "hirefire", Interval: "@every 5s"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(6 * time.Second) // T+6 s: b leads
+	for w.clock.Now().Before(T.Add(35 * time.Second)) {
+		evaluate(t, b)
+		if q := w.quantity(t, "worker"); q != 10 {
+			t.Fatalf("worker = %d at T+%v: b scaled down within a window of the gap in which nobody read", q, w.clock.Now().Sub(T))
+		}
+		w.clock.Advance(5 * time.Second)
+	}
+	w.clock.Advance(2 * time.Second) // T+37 s: a window after the takeover
+	evaluate(t, b)
+	if q := w.quantity(t, "worker"); q != 8 {
+		t.Errorf("worker = %d a window after the takeover, want 8", q)
+	}
+}
