@@ -13,7 +13,28 @@ type Input struct {
 	LastScale time.Time // the last scale event: max(formation updated_at, the daemon's own last successful PATCH); zero when unknown
 	Value     float64   // the reading (latencies in seconds); a negative one is a failed reading
 	ReadingOK bool      // false: the reading failed or is missing
+
+	// Running is the jobs running now in the policy's process type, for a policy that protects busy dynos
+	// (Policy.ProtectBusy); RunningOK is false when they could not be read, and then nothing scales down: who is
+	// busy is unknown. Decide only reads the slice.
+	Running   []RunningJob
+	RunningOK bool
 }
+
+// RunningJob is one job running now, as its source saw it.
+type RunningJob struct {
+	// Dyno is the number of the dyno that runs the job (2 for worker.2), 0 when the source cannot tell: then the
+	// job holds a scale-down only once it has run longer than ShutdownGrace (see Decide).
+	Dyno    int
+	Started time.Time
+	What    string // the job for a person: its class or function and queue, e.g. "HardJob (queue default)"
+}
+
+// ShutdownGrace is how long Heroku lets a dyno finish after SIGTERM before it kills it. A job whose dyno is unknown
+// and that has run longer than this has shown that it is long: it is the one a scale-down would put at risk, so it
+// holds every scale-down of its process type. A younger job is taken to be one of the short jobs that finish within
+// the grace (job libraries stop taking work at SIGTERM and finish what they run).
+const ShutdownGrace = 30 * time.Second
 
 // Action is the direction of a decision, as published in dynopilot_decisions_total{action}.
 type Action string
@@ -55,6 +76,7 @@ const (
 	ReasonDryRun           Reason = "dry_run"           // given by the daemon, never by Decide
 	ReasonDeploying        Reason = "deploying"         // given by the daemon: Heroku refuses formation changes during a deploy
 	ReasonDisabled         Reason = "disabled"          // ENABLED=false
+	ReasonBusy             Reason = "busy"              // a scale-down waits for the dynos it would stop to finish their jobs (PROTECT_BUSY)
 )
 
 // Reasons returns the whole vocabulary, so that a metric can be initialised for every reason.
@@ -65,7 +87,7 @@ func Reasons() []Reason {
 		ReasonRatio, ReasonActivation, ReasonBelowActivation,
 		ReasonStabilizing, ReasonUpCooldown, ReasonDownCooldown, ReasonMaxStep,
 		ReasonAtMax, ReasonAtMin, ReasonRaiseToMin, ReasonLowerToMax, ReasonSchedule, ReasonSizeLimit,
-		ReasonReadingFailed, ReasonFallback, ReasonDryRun, ReasonDeploying, ReasonDisabled,
+		ReasonReadingFailed, ReasonFallback, ReasonDryRun, ReasonDeploying, ReasonDisabled, ReasonBusy,
 	}
 }
 
@@ -94,6 +116,16 @@ type Decision struct {
 	Stabilized     int           // the recommendation after stabilization
 	CooldownLeft   time.Duration // until a move in the wanted direction is allowed (0 when none is wanted or none is waiting)
 
+	// Busy protection (PROTECT_BUSY): the job that held or limited a scale-down (BusyHeld), or that a scale-down
+	// stops anyway because it was held for PROTECT_BUSY_MAX (BusyOverridden); BusyUnknown when the running jobs
+	// could not be read. BusyFor is how long the scale-down has been held so far; BusyWanted and BusyReason are
+	// what the decision was before busy protection held it.
+	BusyHeld, BusyOverridden, BusyUnknown bool
+	BusyJob                               RunningJob
+	BusyFor                               time.Duration
+	BusyWanted                            int
+	BusyReason                            Reason
+
 	unbounded int // the quantity before the bounds were applied, for Explain
 }
 
@@ -104,6 +136,15 @@ func Decide(p *Policy, st *State, in Input) Decision {
 	if st == nil {
 		st = new(State) // does not escape: stays on the stack
 	}
+	d := decide(p, st, in)
+	if p.ProtectBusy && p.Enabled {
+		d = p.protect(st, in, d)
+	}
+	return d
+}
+
+// decide is every rule but busy protection, which applies to whatever lowered the quantity.
+func decide(p *Policy, st *State, in Input) Decision {
 	cur := min(max(in.Current, 0), MaxQuantity)
 	b := p.effectiveBounds(in.Now, st.limit(p, in.Size))
 	d := Decision{
@@ -204,6 +245,55 @@ func Decide(p *Policy, st *State, in Input) Decision {
 		want, reason = b.clamp(want, cur)
 	}
 	return d.finish(want, reason)
+}
+
+// protect keeps a scale-down from stopping a dyno that runs a job. Heroku stops the highest-numbered dynos, so
+// going from Current to Desired stops dynos Desired+1 … Current, and the lowest quantity that stops no busy dyno is
+// the number of the highest busy one: the scale-down goes that far (the idle dynos above it stop) and no further.
+// A job whose dyno is unknown and that has run past ShutdownGrace holds the whole scale-down; running jobs that
+// could not be read hold it too. Whatever lowered the quantity (a reading, a schedule, MAX, scale-to-zero), the
+// rule is the same. After PROTECT_BUSY_MAX of holding, the scale-down goes ahead (BusyOverridden), except when the
+// jobs could not be read: a failed reading never scales down.
+func (p *Policy) protect(st *State, in Input, d Decision) Decision {
+	if d.Desired >= d.Current {
+		st.busySince = 0
+		return d
+	}
+	floor := 0
+	if !in.RunningOK {
+		floor, d.BusyUnknown = d.Current, true
+	} else {
+		for _, j := range in.Running {
+			n := j.Dyno
+			switch {
+			case n > d.Current: // a dyno already on its way out: this scale-down does not stop it
+				continue
+			case n <= 0 && in.Now.Sub(j.Started) > ShutdownGrace:
+				n = d.Current // somewhere in the process type: any dyno may be the one stopped
+			case n <= 0:
+				continue
+			}
+			if n > floor || (n == floor && j.Started.Before(d.BusyJob.Started)) {
+				floor, d.BusyJob = n, j
+			}
+		}
+	}
+	if floor <= d.Desired {
+		st.busySince = 0
+		return d
+	}
+	now := in.Now.UnixNano()
+	if st.busySince == 0 || st.busySince > now {
+		st.busySince = now
+	}
+	d.BusyFor = time.Duration(now - st.busySince)
+	d.BusyWanted, d.BusyReason = d.Desired, d.Reason
+	if !d.BusyUnknown && p.ProtectBusyMax > 0 && d.BusyFor >= p.ProtectBusyMax {
+		d.BusyOverridden = true
+		return d
+	}
+	d.BusyHeld = true
+	return d.finish(floor, ReasonBusy)
 }
 
 // finish sets the outcome.

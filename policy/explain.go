@@ -11,12 +11,26 @@ import (
 // "value 0.62s is 2.07x the 0.3s target: 3 -> 7, capped by MAX_STEP_UP=3 to 6". It is built only when asked
 // for, so that Decide allocates nothing.
 func (d Decision) Explain() string {
+	s := d.explain()
+	if d.BusyOverridden && d.Policy != nil {
+		s += fmt.Sprintf("; %s, but the scale-down was held for PROTECT_BUSY_MAX=%s: scaling down anyway", d.busyJobText(), d.Policy.ProtectBusyMax)
+	}
+	return s
+}
+
+func (d Decision) explain() string {
 	p := d.Policy
 	if p == nil {
 		return fmt.Sprintf("%s: %s", d.Reason, move(d.Current, d.Desired))
 	}
 	var b strings.Builder
 	switch {
+	case d.BusyHeld:
+		before := d
+		before.Desired, before.Reason, before.BusyHeld = d.BusyWanted, d.BusyReason, false
+		b.WriteString(before.explain())
+		d.explainBusy(&b)
+		return b.String()
 	case d.Reason == ReasonDisabled:
 		fmt.Fprintf(&b, "%s is disabled (ENABLED=false): holding at %d", p.Name(), d.Current)
 		return b.String()
@@ -69,6 +83,34 @@ func (d Decision) Explain() string {
 		fmt.Fprintf(&b, " (cooldown: %s left)", round(d.CooldownLeft))
 	}
 	return b.String()
+}
+
+// explainBusy says why busy protection held or shortened the scale-down explained before it.
+func (d Decision) explainBusy(b *strings.Builder) {
+	p := d.Policy
+	if d.BusyUnknown {
+		fmt.Fprintf(b, "; but the running jobs could not be read, so which dynos are busy is unknown: holding at %d (PROTECT_BUSY)", d.Desired)
+		return
+	}
+	fmt.Fprintf(b, "; but that would stop %s: %s (PROTECT_BUSY", d.busyJobText(), outcome(d.Current, d.Desired))
+	if p.ProtectBusyMax > 0 {
+		fmt.Fprintf(b, "; held %s of PROTECT_BUSY_MAX=%s", round(d.BusyFor), p.ProtectBusyMax)
+	}
+	b.WriteString(")")
+}
+
+// busyJobText names the busy dyno and its job, e.g. "worker.2, which runs HardJob (queue default) for 3m10s".
+func (d Decision) busyJobText() string {
+	j := d.BusyJob
+	what := j.What
+	if what == "" {
+		what = "a job"
+	}
+	ran := round(d.Now.Sub(j.Started))
+	if j.Dyno > 0 {
+		return fmt.Sprintf("%s.%d, which runs %s for %s", d.Policy.Process, j.Dyno, what, ran)
+	}
+	return fmt.Sprintf("the dyno that runs %s for %s (which dyno the source cannot tell, and it has run past Heroku's %s shutdown grace)", what, ran, ShutdownGrace)
 }
 
 // forced reports whether the decision brought a quantity that was outside the effective bounds inside them.

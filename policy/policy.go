@@ -51,6 +51,11 @@ type Policy struct {
 	FallbackAfter    int // failed readings in a row before the fallback applies, >= 1
 	FallbackQuantity int // floor while readings fail; 0 = no fallback
 	SizeLimit        int // overrides dynosize.Limit for the formation's size; 0 = use the table
+
+	// ProtectBusy keeps a scale-down from stopping a dyno that runs a job (see Input.Running); ProtectBusyMax is how
+	// long a scale-down may be held so before it goes ahead anyway (0: forever).
+	ProtectBusy    bool
+	ProtectBusyMax time.Duration
 }
 
 // BoundBy says what set an effective bound, so that a decision can name it (MIN, a schedule window, the size).

@@ -56,6 +56,11 @@ type Settings struct {
 
 	// SizeLimit overrides the dyno size's limit per process type, for accounts whose limit support raised.
 	SizeLimit string `env:"SIZE_LIMIT"`
+
+	// ProtectBusy's default depends on the source (whether it can see running jobs), which the policy does not
+	// know: unset, Parse leaves it false and the loader decides (config).
+	ProtectBusy    string `env:"PROTECT_BUSY"`
+	ProtectBusyMax string `env:"PROTECT_BUSY_MAX" envDefault:"1h"`
 }
 
 // Parse validates the settings and returns the typed policy. It reports every problem at once: the error unwraps
@@ -190,6 +195,15 @@ func (s Settings) Parse() (*Policy, error) {
 	if strings.TrimSpace(s.SizeLimit) != "" {
 		p.SizeLimit, _ = quantity(&errs, "SIZE_LIMIT", s.SizeLimit, 1)
 	}
+
+	if v := strings.TrimSpace(s.ProtectBusy); v != "" {
+		if b, err := strconv.ParseBool(v); err != nil {
+			errs.Add(setting.Errorf("PROTECT_BUSY", s.ProtectBusy, "true or false: whether a scale-down waits for the dynos it would stop to finish their jobs"))
+		} else {
+			p.ProtectBusy = b
+		}
+	}
+	p.ProtectBusyMax = duration(&errs, "PROTECT_BUSY_MAX", s.ProtectBusyMax)
 
 	if err := errs.Err(); err != nil {
 		return nil, err

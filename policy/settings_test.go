@@ -23,6 +23,7 @@ func TestParseDefaults(t *testing.T) {
 		Target: 0.25, Tolerance: 0.1, UpBy: 1, DownBy: 1, Seconds: true, Activation: 0,
 		UpCooldown: 30 * time.Second, DownCooldown: 5 * time.Minute, UpStabilization: 0, DownStabilization: 5 * time.Minute,
 		MaxStepUp: 0, MaxStepDown: 0, FallbackAfter: 3, FallbackQuantity: 0, SizeLimit: 0,
+		ProtectBusy: false, ProtectBusyMax: time.Hour,
 	}
 	if p.Schedule != nil {
 		t.Errorf("Schedule = %v, want none", p.Schedule)

@@ -73,7 +73,7 @@ func TestStateRoundTrip(t *testing.T) {
 	if d := policy.Decide(p, &restored, in(4*time.Minute, 9, 1, true)); d.Desired != 9 || d.Reason != policy.ReasonStabilizing {
 		t.Errorf("restored window at 4m: %d %s, want 9 stabilizing", d.Desired, d.Reason)
 	}
-	for _, bad := range [][]byte{nil, b[:len(b)-1], append([]byte{2}, b[1:]...)} {
+	for _, bad := range [][]byte{nil, b[:len(b)-1], append([]byte{3}, b[1:]...), append([]byte{1}, b[1:]...)} {
 		var s policy.State
 		if err := s.UnmarshalBinary(bad); err == nil {
 			t.Errorf("UnmarshalBinary of %d bytes starting %v: no error", len(bad), bad[:min(len(bad), 1)])

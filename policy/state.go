@@ -30,6 +30,10 @@ const HistoryCapacity = 64
 type State struct {
 	failures int // failed readings in a row
 
+	// busySince is when a scale-down began to be held for busy dynos (Unix nanoseconds, 0: none is held), so that
+	// PROTECT_BUSY_MAX counts across ticks and restarts.
+	busySince int64
+
 	n, next int // slots in use; where the next slot goes
 	slots   [HistoryCapacity]slot
 
@@ -158,14 +162,27 @@ func cutoff(t int64, d time.Duration) int64 {
 	return math.MinInt64
 }
 
-// stateVersion is the first byte of State's binary form; a change of layout takes a new one.
-const stateVersion = 1
+// stateVersion is the first byte of State's binary form; a change of layout takes a new one. Version 1 (without
+// busySince) is still read, so that an upgrade keeps the state its predecessor saved.
+const stateVersion = 2
+
+// stateSize is the length of State's binary form in each version.
+func stateSize(version byte) int {
+	const v1 = 1 + 4*3 + HistoryCapacity*16
+	switch version {
+	case 1:
+		return v1
+	case 2:
+		return v1 + 8
+	}
+	return -1
+}
 
 // MarshalBinary encodes the State, so that a daemon can keep it across restarts and hand it to the instance that
 // leads after it (a failover then decides exactly as an uninterrupted process would). The encoding is fixed-size,
 // about a kilobyte: HistoryCapacity slots whatever the traffic.
 func (s *State) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, 1+4*3+HistoryCapacity*16)
+	b := make([]byte, 0, stateSize(stateVersion))
 	b = append(b, stateVersion)
 	b = binary.BigEndian.AppendUint32(b, uint32(s.failures))
 	b = binary.BigEndian.AppendUint32(b, uint32(s.n))
@@ -175,15 +192,17 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		b = binary.BigEndian.AppendUint32(b, uint32(sl.lo))
 		b = binary.BigEndian.AppendUint32(b, uint32(sl.hi))
 	}
+	b = binary.BigEndian.AppendUint64(b, uint64(s.busySince))
 	return b, nil
 }
 
-// UnmarshalBinary decodes what MarshalBinary encoded. Anything else (another version, a wrong length, counts out of
-// range) is an error that leaves s unchanged: a State that cannot be trusted is not used.
+// UnmarshalBinary decodes what MarshalBinary encoded, in this version or an earlier one. Anything else (another
+// version, a wrong length, counts out of range) is an error that leaves s unchanged: a State that cannot be
+// trusted is not used.
 func (s *State) UnmarshalBinary(b []byte) error {
-	const size = 1 + 4*3 + HistoryCapacity*16
-	if len(b) != size || b[0] != stateVersion {
-		return fmt.Errorf("policy state: %d bytes of version %d: expected %d bytes of version %d", len(b), firstByte(b), size, stateVersion)
+	if len(b) == 0 || len(b) != stateSize(b[0]) {
+		return fmt.Errorf("policy state: %d bytes of version %d: expected %d bytes of version %d (or %d of version 1)",
+			len(b), firstByte(b), stateSize(stateVersion), stateVersion, stateSize(1))
 	}
 	var t State
 	t.failures = int(binary.BigEndian.Uint32(b[1:]))
@@ -195,6 +214,12 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	for i := range t.slots {
 		o := 13 + i*16
 		t.slots[i] = slot{at: int64(binary.BigEndian.Uint64(b[o:])), lo: int32(binary.BigEndian.Uint32(b[o+8:])), hi: int32(binary.BigEndian.Uint32(b[o+12:]))}
+	}
+	if b[0] >= 2 {
+		t.busySince = int64(binary.BigEndian.Uint64(b[stateSize(1):]))
+		if t.busySince < 0 {
+			return fmt.Errorf("policy state: busy since %d: expected a time >= 0", t.busySince)
+		}
 	}
 	*s = t
 	return nil
