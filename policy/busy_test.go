@@ -38,8 +38,8 @@ func TestBusyHoldsOnlyTheDynosAScaleDownStops(t *testing.T) {
 		{"5 -> 1 with worker.3 busy goes to 3: worker.4 and worker.5 are idle", 5, []policy.RunningJob{job(3, time.Minute), job(1, time.Hour)}, 3, policy.ReasonBusy},
 		{"the highest busy dyno decides", 5, []policy.RunningJob{job(2, time.Minute), job(4, time.Second)}, 4, policy.ReasonBusy},
 		{"a job on a dyno above the formation (already stopping) does not hold", 2, []policy.RunningJob{job(3, time.Minute)}, 1, policy.ReasonAtMin},
-		{"a young job of an unknown dyno does not hold", 3, []policy.RunningJob{job(0, 10 * time.Second)}, 1, policy.ReasonAtMin},
-		{"a job of an unknown dyno past the 30s grace holds everything", 3, []policy.RunningJob{job(0, 31 * time.Second)}, 3, policy.ReasonBusy},
+		{"a young job of an unknown dyno does not hold", 3, []policy.RunningJob{job(0, 10*time.Second)}, 1, policy.ReasonAtMin},
+		{"a job of an unknown dyno past the 30s grace holds everything", 3, []policy.RunningJob{job(0, 31*time.Second)}, 3, policy.ReasonBusy},
 		{"no running job: the scale-down goes", 3, nil, 1, policy.ReasonAtMin},
 	}
 	for _, c := range cases {
