@@ -203,6 +203,9 @@ func loadPolicy(n int, vars, local map[string]string, d metrics.Defaults) (*Poli
 	if err == nil && interval != "" {
 		errs = append(errs, fitTimeout(&spec, prefix, interval, vars, local)...)
 	}
+	if err == nil && pol != nil {
+		errs = append(errs, protectBusy(pol, &spec, prefix, local)...)
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -229,6 +232,22 @@ func fitTimeout(spec *metrics.Spec, prefix, interval string, vars, local map[str
 	}
 	return []error{setting.Errorf(prefix+"TIMEOUT", raw, "a duration of at most the policy's interval, %s (%sINTERVAL is %q)%s: a reading must end before the next evaluation is due",
 		gap, prefix, interval, from)}
+}
+
+// protectBusy settles PROTECT_BUSY, whose default depends on the source: on where the source can see running jobs,
+// off where it cannot, and an error when it is set on for a source that cannot. The source then reads the running
+// jobs with every reading.
+func protectBusy(pol *policy.Policy, spec *metrics.Spec, prefix string, local map[string]string) []error {
+	can, why := metrics.RunningJobs(*spec)
+	raw, set := local[prefix+"PROTECT_BUSY"]
+	switch {
+	case !set || strings.TrimSpace(raw) == "":
+		pol.ProtectBusy = can
+	case pol.ProtectBusy && !can:
+		return []error{setting.Errorf(prefix+"PROTECT_BUSY", raw, "false or unset with SOURCE=%s: %s, so no scale-down could ever be told it would stop one", spec.Kind, why)}
+	}
+	spec.Running = pol.ProtectBusy
+	return nil
 }
 
 // LoadDecision reads what decides policy n (its policy settings and INTERVAL) exactly as Load does, with

@@ -46,7 +46,7 @@ func TestUnreachable(t *testing.T) {
 			r, err := wrapped(t, s).Read(context.Background())
 			wantError(t, err, kind+" ", addr, "refused")
 			wantNoSecret(t, err, "Unre4chable-Secret")
-			if r != (metrics.Reading{}) {
+			if r.Value != 0 || !r.At.IsZero() || r.Running != nil || r.RunningErr != nil {
 				t.Errorf("a failed reading carries %+v", r)
 			}
 		})

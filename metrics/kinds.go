@@ -71,7 +71,10 @@ type kind struct {
 	entryName bool                              // whether NAME is used
 	window    bool                              // whether QUANTILE and WINDOW are used (a source that aggregates over time)
 	check     func(s *Spec, errs *setting.List) // settings that depend on each other (postgres: QUERY or PRESET)
-	open      func(c *Connections, s Spec) (Source, error)
+	// running is set for a kind that can see running jobs (Spec.Running); it returns why a spec of the kind cannot
+	// (postgres with a QUERY or Que), "" when it can.
+	running func(s Spec) string
+	open    func(c *Connections, s Spec) (Source, error)
 }
 
 // backend is where a kind's URL comes from and what it must look like: the same for every kind that reads one

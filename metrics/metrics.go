@@ -23,6 +23,11 @@ import (
 type Reading struct {
 	Value float64
 	At    time.Time // when the value was true: the query's evaluation time, or when the queue was looked at
+
+	// Running is the jobs running now, read with the value when Spec.Running is set; RunningErr is why they could
+	// not be read, in which case the value may be good all the same (it still scales up) but nothing scales down.
+	Running    []Job
+	RunningErr error
 }
 
 // Source reads one number. Implementations honour ctx (its deadline is the policy's TIMEOUT) and return errors that
@@ -64,6 +69,9 @@ func (n *named) Read(ctx context.Context) (r Reading, err error) {
 		}
 		if err != nil {
 			err = &SourceError{Source: n.label, msg: setting.Scrub(err.Error(), n.secrets), cause: err}
+		}
+		if r.RunningErr != nil {
+			r.RunningErr = &SourceError{Source: n.label, msg: "running jobs: " + setting.Scrub(r.RunningErr.Error(), n.secrets), cause: r.RunningErr}
 		}
 	}()
 	return n.src.Read(ctx)

@@ -23,6 +23,9 @@ type preset struct {
 	queue   string // the queue's name
 	since   string // since when a waiting job has been due
 	waiting string // WHERE: the job waits to be picked up
+	// running selects the jobs running now as (worker, started, class, queue), "" when the library does not record
+	// when a running job started. worker is whatever the library records of who runs the job (see Job.Worker).
+	running string
 }
 
 // presets lists the job tables PRESET knows. Rails' timestamp columns are UTC without a zone; every preset reading
@@ -35,6 +38,9 @@ func presets() map[string]preset {
 			queue:   "queue_name",
 			since:   "coalesce(scheduled_at, created_at)",
 			waiting: "performed_at IS NULL AND finished_at IS NULL AND coalesce(scheduled_at, created_at) <= now()",
+			// GoodJob records the process by its host name, which on Heroku is not the dyno's: the dyno is unknown.
+			running: "SELECT '', performed_at, coalesce(serialized_params->>'job_class', ''), coalesce(queue_name, '')" +
+				" FROM good_jobs WHERE performed_at IS NOT NULL AND finished_at IS NULL",
 		},
 		// Solid Queue: a row in solid_queue_ready_executions is a due job nobody has claimed.
 		"solid_queue": {
@@ -42,6 +48,10 @@ func presets() map[string]preset {
 			queue:   "queue_name",
 			since:   "created_at",
 			waiting: "true",
+			// A claimed execution is a running job; its process's host name is not the dyno's on Heroku.
+			running: "SELECT coalesce(p.hostname, ''), c.created_at, coalesce(j.class_name, ''), coalesce(j.queue_name, '')" +
+				" FROM solid_queue_claimed_executions c JOIN solid_queue_jobs j ON j.id = c.job_id" +
+				" LEFT JOIN solid_queue_processes p ON p.id = c.process_id",
 		},
 		// Delayed Job: a NULL queue is Delayed Job's default queue.
 		"delayed_job": {
@@ -49,6 +59,10 @@ func presets() map[string]preset {
 			queue:   "coalesce(queue, 'default')",
 			since:   "run_at",
 			waiting: "locked_at IS NULL AND failed_at IS NULL AND run_at <= now()",
+			// locked_by is the worker's name, "host:<hostname> pid:<pid>" unless the app gives it a prefix: started
+			// as `bin/delayed_job --prefix "$DYNO:"`, it begins with the dyno's name.
+			running: "SELECT coalesce(locked_by, ''), locked_at, 'job ' || id, coalesce(queue, 'default')" +
+				" FROM delayed_jobs WHERE locked_at IS NOT NULL AND failed_at IS NULL",
 		},
 		// Que 1.x and 2.x: a job being worked holds an advisory lock on its id (as que's job_stats reads them);
 		// retrying jobs (error_count > 0) are left out, as Judoscale does.
@@ -67,6 +81,10 @@ func presets() map[string]preset {
 			queue:   "queue",
 			since:   "scheduled_at",
 			waiting: "state = 'available' AND scheduled_at <= now()",
+			// attempted_by lists the clients that worked the job, the last one running it now: river.Config's ID,
+			// the dyno's name when the app sets ID to $DYNO.
+			running: "SELECT coalesce(attempted_by[array_length(attempted_by, 1)], ''), attempted_at, kind, queue" +
+				" FROM river_job WHERE state = 'running' AND attempted_at IS NOT NULL",
 		},
 	}
 }
@@ -124,6 +142,15 @@ func postgresKind() kind {
 				errs.Add(setting.Errorf("QUEUES", strings.Join(s.Queues, ","), "nothing with a QUERY: QUEUES selects the queues of a PRESET; filter in the QUERY instead"))
 			}
 		},
+		running: func(s Spec) string {
+			switch p, ok := presets()[s.Preset]; {
+			case s.Preset == "":
+				return "a QUERY reads one number; running jobs are read from the tables of a PRESET"
+			case !ok || p.running == "":
+				return fmt.Sprintf("PRESET=%s records a running job only as a lock, not since when it runs", s.Preset)
+			}
+			return ""
+		},
 		open: func(c *Connections, s Spec) (Source, error) {
 			pool, err := c.pgPool(s.URL)
 			if err != nil {
@@ -136,6 +163,9 @@ func postgresKind() kind {
 					return nil, fmt.Errorf("unknown preset %q: expected one of %s", s.Preset, strings.Join(Presets(), ", "))
 				}
 				src.sql, src.utc = p.sql(s.Measure, len(s.Queues) > 0), true
+				if s.Running {
+					src.running, src.queues = p.running, s.Queues
+				}
 				if len(s.Queues) > 0 {
 					src.args = []any{s.Queues}
 				}
@@ -167,6 +197,8 @@ type postgres struct {
 	args    []any
 	utc     bool // preset over Rails tables: read timestamps without zone as UTC
 	timeout time.Duration
+	running string   // the preset's running jobs, when they are read (Spec.Running)
+	queues  []string // the policy's queues, for running jobs of unknown dynos
 }
 
 // Read runs the statement in a read-only transaction that is always rolled back.
@@ -230,7 +262,39 @@ func (s *postgres) Read(ctx context.Context) (Reading, error) {
 	if err != nil {
 		return Reading{}, err
 	}
-	return Reading{Value: v, At: at}, nil
+	r := Reading{Value: v, At: at}
+	if s.running != "" {
+		r.Running, r.RunningErr = s.runningJobs(ctx, tx)
+	}
+	return r, nil
+}
+
+// runningJobs reads the preset's running jobs in the reading's transaction.
+func (s *postgres) runningJobs(ctx context.Context, tx pgx.Tx) ([]Job, error) {
+	rows, err := tx.Query(ctx, s.running)
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	var jobs []Job
+	for rows.Next() {
+		var j Job
+		var started *time.Time
+		if err := rows.Scan(&j.Worker, &started, &j.Class, &j.Queue); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("query: %w", err)
+		}
+		if started == nil {
+			continue
+		}
+		j.Started = *started
+		if keepRunning(j, s.queues) {
+			jobs = append(jobs, j)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	return jobs, nil
 }
 
 // sqlNumber converts a query's one value to a float: integers, floats, numeric, and intervals (as seconds, a month

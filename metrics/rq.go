@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -34,15 +35,18 @@ func rqKind() kind {
 			for _, q := range s.Queues {
 				keys = append(keys, "rq:queue:"+q)
 			}
-			return &rq{client: client, keys: keys, measure: s.Measure}, nil
+			return &rq{client: client, keys: keys, queues: s.Queues, measure: s.Measure, running: s.Running}, nil
 		},
+		running: func(Spec) string { return "" },
 	}
 }
 
 type rq struct {
 	client  *redis.Client
 	keys    []string // rq:queue:<name>; nil: the members of rq:queues
+	queues  []string // the queues' names, for running jobs
 	measure string
+	running bool // read the running jobs too (Spec.Running)
 }
 
 // Read takes one round trip for size and two for latency (the head ids, then their enqueued_at), plus one to list
@@ -57,10 +61,97 @@ func (s *rq) Read(ctx context.Context) (Reading, error) {
 		slices.Sort(members)
 		keys = members
 	}
+	var r Reading
+	var err error
 	if s.measure == MeasureSize {
-		return listLengths(ctx, s.client, keys)
+		r, err = listLengths(ctx, s.client, keys)
+	} else {
+		r, err = s.latency(ctx, keys)
 	}
-	return s.latency(ctx, keys)
+	if err == nil && s.running {
+		r.Running, r.RunningErr = s.runningJobs(ctx)
+	}
+	return r, err
+}
+
+// runningJobs reads what every RQ worker runs: the workers are the set rq:workers (of keys rq:worker:<name>), each
+// hash's current_job the id of the job it runs, whose hash has started_at (RQ's UTC format), origin (the queue) and
+// description. The worker's name is the dyno's only when the app starts it as `rq worker --name $DYNO`; otherwise
+// (a random name by default) the job's dyno is unknown. A worker that died without unregistering keeps its key
+// until its ttl passes, and its job holds scale-downs that long: the safe side.
+func (s *rq) runningJobs(ctx context.Context) ([]Job, error) {
+	workers, err := s.client.SMembers(ctx, "rq:workers").Result()
+	if err != nil {
+		return nil, fmt.Errorf("read the set rq:workers: %w", redisError(err))
+	}
+	slices.Sort(workers)
+	current := make([]*redis.StringCmd, len(workers))
+	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, w := range workers {
+			current[i] = p.HGet(ctx, w, "current_job")
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, redisError(err)
+	}
+	type busy struct {
+		worker, id string
+		job        *redis.SliceCmd
+	}
+	var all []busy
+	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range current {
+			if id, err := c.Result(); err == nil && id != "" {
+				all = append(all, busy{strings.TrimPrefix(workers[i], "rq:worker:"), id, p.HMGet(ctx, "rq:job:"+id, "started_at", "origin", "description")})
+			}
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, redisError(err)
+	}
+	var jobs []Job
+	for _, b := range all {
+		vals, err := b.job.Result()
+		if err != nil {
+			return nil, redisError(err)
+		}
+		started, origin, description := rqField(vals, 0), rqField(vals, 1), rqField(vals, 2)
+		if started == "" {
+			continue // the job ended (or its hash expired) between the two reads
+		}
+		t, err := time.Parse(time.RFC3339Nano, started)
+		if err != nil {
+			return nil, fmt.Errorf("rq:job:%s (run by worker %s) has started_at %.40q: expected RQ's UTC format 2006-01-02T15:04:05.000000Z", b.id, b.worker, started)
+		}
+		// The description is the call with its arguments, which may be anything (an address, a token): only the
+		// function's name is kept.
+		function, _, _ := strings.Cut(description, "(")
+		j := Job{Worker: b.worker, Started: t, Class: truncate(function, 80), Queue: origin}
+		if keepRunning(j, s.queues) {
+			jobs = append(jobs, j)
+		}
+	}
+	return jobs, nil
+}
+
+// rqField is the i-th value of an HMGET as a string ("" for a missing field).
+func rqField(vals []any, i int) string {
+	if i >= len(vals) {
+		return ""
+	}
+	v, _ := vals[i].(string)
+	return strings.TrimSpace(v)
+}
+
+// truncate shortens s to at most n bytes at a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func (s *rq) latency(ctx context.Context, keys []string) (Reading, error) {

@@ -69,6 +69,10 @@ type Spec struct {
 
 	Quantile float64       // logdrain latency and queue-time: the quantile read, in (0, 1)
 	Window   time.Duration // logdrain: the span one reading covers
+
+	// Running asks the source for the jobs running now with every reading (the policy's PROTECT_BUSY); only a kind
+	// that can see them (RunningJobs) is ever asked.
+	Running bool
 }
 
 // Parse validates the settings of the policy for app's process type process, filling defaults (NAME is the process

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -40,8 +39,9 @@ func sidekiqKind() kind {
 			if err != nil {
 				return nil, err
 			}
-			return &sidekiq{client: client, prefix: prefix, queues: s.Queues, measure: s.Measure}, nil
+			return &sidekiq{client: client, prefix: prefix, queues: s.Queues, measure: s.Measure, running: s.Running}, nil
 		},
+		running: func(Spec) string { return "" },
 	}
 }
 
@@ -50,6 +50,7 @@ type sidekiq struct {
 	prefix  string   // namespace, "" or "name:"
 	queues  []string // nil: every member of the queues set
 	measure string
+	running bool // read the running jobs too (Spec.Running)
 }
 
 // Read takes one round trip when QUEUES names the queues (a pipeline over all of them), two otherwise (SMEMBERS
@@ -64,10 +65,15 @@ func (s *sidekiq) Read(ctx context.Context) (Reading, error) {
 		slices.Sort(members)
 		queues = members
 	}
+	read := s.latency
 	if s.measure == MeasureSize {
-		return s.size(ctx, queues)
+		read = s.size
 	}
-	return s.latency(ctx, queues)
+	r, err := read(ctx, queues)
+	if err == nil && s.running {
+		r.Running, r.RunningErr = s.runningJobs(ctx)
+	}
+	return r, err
 }
 
 func (s *sidekiq) size(ctx context.Context, queues []string) (Reading, error) {
@@ -131,13 +137,106 @@ func sidekiqEnqueuedAt(payload string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s is %.40s: expected a number", field, raw)
 	}
-	switch {
-	case v >= 1e9 && v < 1e11: // seconds: 2001-09-09 to 5138
-		sec, frac := math.Modf(v)
-		return time.Unix(int64(sec), int64(math.Round(frac*1e9))), nil
-	case v >= 1e12 && v < 1e14: // milliseconds: 2001-09-09 to 5138
-		ms, frac := math.Modf(v)
-		return time.UnixMilli(int64(ms)).Add(time.Duration(math.Round(frac * 1e6))), nil
+	return epochTime(field, v)
+}
+
+// runningJobs reads what every live Sidekiq process runs, as Sidekiq's WorkSet does: the processes are the set
+// `processes`; a process whose hash (kept alive by its heartbeat every 5 s, expiring after 60 s) is gone is dead
+// and skipped; its `info` says its hostname, which Sidekiq takes from $DYNO on Heroku; its jobs are the hash
+// `<identity>:work` (Sidekiq 7 and later) or `<identity>:workers` (before), each value
+// {"queue": …, "payload": the job (a JSON string, or an object before Sidekiq 6), "run_at": seconds (ms in 8)}.
+// What Sidekiq records is up to one heartbeat old: a job that began less than 5 s ago may not show yet.
+func (s *sidekiq) runningJobs(ctx context.Context) ([]Job, error) {
+	procs, err := s.client.SMembers(ctx, s.prefix+"processes").Result()
+	if err != nil {
+		return nil, fmt.Errorf("read the set %sprocesses: %w", s.prefix, redisError(err))
 	}
-	return time.Time{}, fmt.Errorf("%s is %s: expected seconds (Sidekiq up to 7) or milliseconds (Sidekiq 8) since 1970", field, raw)
+	slices.Sort(procs)
+	type process struct {
+		info          *redis.StringCmd
+		work, workers *redis.MapStringStringCmd
+	}
+	cmds := make([]process, len(procs))
+	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range procs {
+			cmds[i] = process{
+				info:    p.HGet(ctx, s.prefix+id, "info"),
+				work:    p.HGetAll(ctx, s.prefix+id+":work"),
+				workers: p.HGetAll(ctx, s.prefix+id+":workers"),
+			}
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, redisError(err)
+	}
+	var jobs []Job
+	for i, c := range cmds {
+		info, err := c.info.Result()
+		if errors.Is(err, redis.Nil) {
+			continue // no heartbeat for 60 s: the process is gone (Sidekiq prunes it later)
+		}
+		if err != nil {
+			return nil, redisError(err)
+		}
+		var proc struct {
+			Hostname string `json:"hostname"`
+		}
+		if err := json.Unmarshal([]byte(info), &proc); err != nil {
+			return nil, fmt.Errorf("the info of Sidekiq process %s%s is not JSON: %w", s.prefix, procs[i], err)
+		}
+		for _, work := range []*redis.MapStringStringCmd{c.work, c.workers} {
+			entries, err := work.Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, redisError(err)
+			}
+			for tid, raw := range entries {
+				j, err := sidekiqWork(raw)
+				if err != nil {
+					return nil, fmt.Errorf("job %s of Sidekiq process %s%s: %w", tid, s.prefix, procs[i], err)
+				}
+				j.Worker = proc.Hostname
+				if keepRunning(j, s.queues) {
+					jobs = append(jobs, j)
+				}
+			}
+		}
+	}
+	return jobs, nil
+}
+
+// sidekiqWork reads one entry of a Sidekiq process's work hash.
+func sidekiqWork(raw string) (Job, error) {
+	var w struct {
+		Queue   string          `json:"queue"`
+		Payload json.RawMessage `json:"payload"`
+		RunAt   json.Number     `json:"run_at"`
+	}
+	if err := json.Unmarshal([]byte(raw), &w); err != nil {
+		return Job{}, fmt.Errorf("not JSON with queue, payload and run_at: %w", err)
+	}
+	runAt, err := w.RunAt.Float64()
+	if err != nil {
+		return Job{}, fmt.Errorf("run_at is %q: expected a number", w.RunAt)
+	}
+	started, err := epochTime("run_at", runAt)
+	if err != nil {
+		return Job{}, err
+	}
+	payload := []byte(w.Payload)
+	var inner string
+	if json.Unmarshal(payload, &inner) == nil { // Sidekiq 6.1 and later: the job as a JSON string
+		payload = []byte(inner)
+	}
+	var job struct {
+		Class   string `json:"class"`
+		Wrapped string `json:"wrapped"` // ActiveJob: the real class inside Sidekiq's JobWrapper
+	}
+	if err := json.Unmarshal(payload, &job); err != nil {
+		return Job{}, fmt.Errorf("payload is not a Sidekiq job: %w", err)
+	}
+	class := job.Class
+	if job.Wrapped != "" {
+		class = job.Wrapped
+	}
+	return Job{Started: started, Class: class, Queue: w.Queue}, nil
 }

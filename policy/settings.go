@@ -15,6 +15,11 @@ import (
 // overflow. Readings are clamped to it in floating point before they become quantities.
 const MaxQuantity = 100_000
 
+// DefaultProtectBusyMax is PROTECT_BUSY_MAX when unset: an hour covers the long jobs of most apps (reports, imports,
+// mailings), and a scale-down held longer than that is more likely held by a stuck job or a dead worker's record
+// than by work worth waiting for.
+const DefaultProtectBusyMax = time.Hour
+
 // Settings is one policy's raw settings as read from the environment by caarlos0/env (the loader adds the
 // POLICY_<n>_ prefix). Every field is a string so that Parse, not the env library, judges the values and can
 // report every problem at once with a precise message. The tags carry the spec's defaults, except UP_COOLDOWN
@@ -203,7 +208,10 @@ func (s Settings) Parse() (*Policy, error) {
 			p.ProtectBusy = b
 		}
 	}
-	p.ProtectBusyMax = duration(&errs, "PROTECT_BUSY_MAX", s.ProtectBusyMax)
+	p.ProtectBusyMax = DefaultProtectBusyMax // also for Settings built in code, which have no env defaults
+	if strings.TrimSpace(s.ProtectBusyMax) != "" {
+		p.ProtectBusyMax = duration(&errs, "PROTECT_BUSY_MAX", s.ProtectBusyMax)
+	}
 
 	if err := errs.Err(); err != nil {
 		return nil, err

@@ -383,8 +383,31 @@ func (s *Scaler) evaluate(e *entry, f herokuapi.Formation, r reading, now time.T
 		ev.last = e.lastPatch
 	}
 	in := policy.Input{Now: now, Current: f.Quantity, Size: f.SizeName(), LastScale: ev.last, Value: r.Value, ReadingOK: r.err == nil}
+	if e.Policy.Policy.ProtectBusy {
+		in.Running, in.RunningOK = runningJobs(e.Policy.Policy.Process, r)
+	}
 	ev.d = policy.Decide(e.Policy.Policy, &e.state, in)
 	return ev
+}
+
+// runningJobs turns what a reading says of running jobs into what the engine needs for the policy's process type:
+// a job on a dyno of another process type is left out (stopping this one's dynos does not stop it), a job whose
+// dyno the source cannot name is kept with dyno 0. ok is false when the running jobs could not be read.
+func runningJobs(process string, r reading) (jobs []policy.RunningJob, ok bool) {
+	if r.err != nil || r.RunningErr != nil {
+		return nil, false
+	}
+	for _, j := range r.Running {
+		typ, n, named := metrics.DynoName(j.Worker)
+		switch {
+		case !named:
+			n = 0
+		case !strings.EqualFold(typ, process):
+			continue
+		}
+		jobs = append(jobs, policy.RunningJob{Dyno: n, Started: j.Started, What: j.What()})
+	}
+	return jobs, true
 }
 
 // undo forgets what evaluate remembered.
@@ -454,7 +477,7 @@ func (s *Scaler) publish(ev *evaluation) {
 	s.in.cooldownLeft.WithLabelValues(n).Set(d.CooldownLeft.Seconds())
 
 	st := &e.status
-	failuresBefore := st.Failures
+	failuresBefore, reasonBefore := st.Failures, st.Reason
 	st.Current, st.Desired, st.Min, st.Max, st.Target = d.Current, d.Desired, d.Min, d.Max, d.Target
 	st.Size = f.SizeName()
 	st.Action, st.Reason, st.Explanation = string(d.Action), string(d.Reason), d.Explain()
@@ -483,6 +506,10 @@ func (s *Scaler) publish(ev *evaluation) {
 		s.log.Warn("readings keep failing; fallback", append(attrs, "failures", d.Failures, "fallback_quantity", p.FallbackQuantity)...)
 	case d.ReadingOK && failuresBefore > 0:
 		s.log.Info("reading recovered", append(attrs, "failed_readings", failuresBefore)...)
+	case d.BusyOverridden:
+		s.log.Warn("a scale-down waited PROTECT_BUSY_MAX for busy dynos: scaling down anyway", append(attrs, "held_for", d.BusyFor)...)
+	case d.BusyHeld && reasonBefore != string(policy.ReasonBusy):
+		s.log.Info("a scale-down waits for busy dynos", append(attrs, "running_error", r.RunningErr)...)
 	case d.Action == policy.ActionHold:
 		s.log.Debug("hold", attrs...)
 	}

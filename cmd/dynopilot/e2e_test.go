@@ -25,12 +25,12 @@ import (
 const token = "HRKU-e2e-secret-token-5f3c9a"
 
 var bins struct {
-	once               sync.Once
-	dynopilot, fakeAPI string
-	err                error
+	once                            sync.Once
+	dynopilot, fakeAPI, riverworker string
+	err                             error
 }
 
-// build compiles both programs once for all tests.
+// build compiles the programs once for all tests: dynopilot, fakeheroku and the river worker of the busy tests.
 func build(t *testing.T) {
 	t.Helper()
 	bins.once.Do(func() {
@@ -39,8 +39,8 @@ func build(t *testing.T) {
 			bins.err = err
 			return
 		}
-		bins.dynopilot, bins.fakeAPI = filepath.Join(dir, "dynopilot"), filepath.Join(dir, "fakeheroku")
-		for pkg, out := range map[string]string{".": bins.dynopilot, "../fakeheroku": bins.fakeAPI} {
+		bins.dynopilot, bins.fakeAPI, bins.riverworker = filepath.Join(dir, "dynopilot"), filepath.Join(dir, "fakeheroku"), filepath.Join(dir, "riverworker")
+		for pkg, out := range map[string]string{".": bins.dynopilot, "../fakeheroku": bins.fakeAPI, "../../internal/servicetest/riverworker": bins.riverworker} {
 			if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
 				bins.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 				return
