@@ -86,7 +86,7 @@ type Event struct {
 	FallbackAfter int // the policy's FALLBACK_AFTER: failures in a row that make a source "failing"
 
 	Explanation string    // the decision as one sentence with its numbers, as policy.Decision.Explain writes it
-	Error       string    // what went wrong, already redacted by the producer: never a secret or a credential
+	Error       string    // what went wrong (ScaleFailed: the PATCH; Decision, ReadingFailing: the reading), already redacted by the producer: never a secret or a credential
 	Since       time.Time // PinnedAtMaxEnded, ReadingRecovered: when the condition began
 
 	Leader    bool      // LeadershipChanged: whether this instance leads now
