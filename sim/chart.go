@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -129,8 +130,7 @@ func simChart(rep *Report) (chart.Chart, error) {
 		}
 	}
 	latHi = min(latHi, objective*4096)
-	// The replay's clock is virtual: the axis counts from the trace's start. A minute without requests has a p95 of
-	// zero, which the logarithmic latency axis draws on its bottom edge.
+	// The replay's clock is virtual: the axis counts from the trace's start.
 	start := time.Unix(0, 0).UTC()
 	at := func(b float64) time.Time { return start.Add(time.Duration(b * perBucket * float64(time.Minute))) }
 	names := make([]string, len(cols))
@@ -149,7 +149,11 @@ func simChart(rep *Report) (chart.Chart, error) {
 			capacity = append(capacity, chart.Point{T: t, V: c.serving[b] * rep.Model.Capacity})
 			total = append(total, chart.Point{T: t, V: c.total[b]})
 			serving = append(serving, chart.Point{T: t, V: c.serving[b]})
-			p95 = append(p95, chart.Point{T: at(float64(b) + 0.5), V: c.p95[b]})
+			lat := c.p95[b]
+			if lat == 0 { // no request in the bucket, so no latency: a gap, not a dive to the axis's bottom
+				lat = math.NaN()
+			}
+			p95 = append(p95, chart.Point{T: at(float64(b) + 0.5), V: lat})
 		}
 		// Consecutive buckets in breach make one bar, whose tooltip counts its minutes.
 		for b := 0; b < buckets; b++ {
