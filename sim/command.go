@@ -45,7 +45,7 @@ func Command(ctx context.Context, args []string, env []string, stdout, stderr io
 		start       = fs.String("start", DefaultStart().Format(time.RFC3339), "wall time of the trace's first second (schedules, cron intervals)")
 		contenders  = fs.String("contenders", strings.Join(ContenderNames(), ","), "comma-separated contenders to run")
 		jsonOut     = fs.Bool("json", false, "print JSON instead of the table")
-		chart       = fs.String("chart", "", "write a chart of dynopilot beside the best anchor to this .svg or .png file")
+		chart       = fs.String("chart", "", "write a chart of dynopilot beside the best anchor to this .svg file")
 		description = "Replays a traffic trace through a model of the app's dynos, driving the real policy engine and the anchors' policies on a virtual clock."
 	)
 	fs.Usage = func() {
@@ -89,8 +89,8 @@ func Command(ctx context.Context, args []string, env []string, stdout, stderr io
 		}
 	}
 	if *chart != "" {
-		if ext := strings.ToLower(filepath.Ext(*chart)); ext != ".svg" && ext != ".png" {
-			return usage("--chart %q: expected a file name ending in .svg or .png", *chart)
+		if !strings.EqualFold(filepath.Ext(*chart), ".svg") {
+			return usage("--chart %q: %s", *chart, ChartFormatHelp)
 		}
 	}
 	m := Model{Capacity: *capacity, ServiceTime: *service, Boot: *boot, Objective: *objective, Size: *size}

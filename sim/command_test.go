@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
-	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,43 +68,31 @@ func TestCommandJSONAndChart(t *testing.T) {
 	if err := xml.Unmarshal(svg, new(struct{})); err != nil {
 		t.Errorf("chart is not well-formed XML: %v", err)
 	}
-	for _, want := range []string{"<svg", "dynopilot", "judoscale", "p95 latency", "booting"} {
+	// Everything the chart showed before package chart drew it: per contender its numbers, load against serving
+	// capacity, serving and booting dynos, p95 latency against the objective with breach minutes; and now the
+	// bounds the policy scales within.
+	for _, want := range []string{"<svg", "nasa_jul1995_day2_1min.csv: dynopilot beside judoscale over 24h0m0s",
+		"each point is the maximum over", "dynopilot", "judoscale", "breach min,", "dyno-h,", "events</text>",
+		"requests/s", "load", "serving capacity", "dynos", "serving", "booting", "MAX 30",
+		"latency", "p95", "objective 500ms", "breach minutes", "breach min between", ">12h<"} {
 		if !bytes.Contains(svg, []byte(want)) {
 			t.Errorf("chart lacks %q", want)
 		}
 	}
 }
 
-func TestCommandWritesAPNGChart(t *testing.T) {
+// The chart is SVG only: a .png name is refused before the simulation runs, with the way to get a PNG.
+func TestCommandRefusesAPNGChart(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.png")
 	code, _, errs := runCommand(t, webEnv, "--trace", "testdata/azure_llm2023_conv_1s.csv", "--scale", "5", "--chart", out)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
+	if code != 2 || !strings.Contains(errs, "ending in .svg") || !strings.Contains(errs, "--screenshot") {
+		t.Errorf("exit %d, stderr %q: want 2 and a message pointing to .svg", code, errs)
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused chart was written: %v", err)
 	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("chart is not a PNG: %v", err)
-	}
-	if b := img.Bounds(); b.Dx() != 1280 || b.Dy() < 600 {
-		t.Errorf("chart is %v", b)
-	}
-	// Something was drawn: the load panel's fill colour appears.
-	found := false
-	for y := 0; y < img.Bounds().Dy() && !found; y += 2 {
-		for x := 0; x < img.Bounds().Dx(); x += 2 {
-			if r, g, b, _ := img.At(x, y).RGBA(); r>>8 == 0x9e && g>>8 == 0xca && b>>8 == 0xe1 {
-				found = true
-				break
-			}
-		}
-	}
-	if !found {
-		t.Error("no load area drawn in the PNG")
+	if err := sim.WriteChartFile(out, &sim.Report{}); err == nil || !strings.Contains(err.Error(), ".svg") {
+		t.Errorf("WriteChartFile(%q): %v, want a refusal pointing to .svg", out, err)
 	}
 }
 
@@ -127,7 +115,7 @@ func TestCommandExitCodes(t *testing.T) {
 		{"bad settings all at once", []string{"POLICY_0_MIN=x", "POLICY_0_TARGTE=1"}, []string{"--trace", "testdata/azure_llm2023_conv_1s.csv"}, 2, "POLICY_0_MIN"},
 		{"bad model", webEnv, []string{"--trace", "testdata/azure_llm2023_conv_1s.csv", "--objective", "100ms"}, 2, "p95 of the service time alone"},
 		{"bad reading", webEnv, []string{"--trace", "testdata/azure_llm2023_conv_1s.csv", "--reading", "cpu"}, 2, `reading "cpu"`},
-		{"bad chart name", webEnv, []string{"--trace", "testdata/azure_llm2023_conv_1s.csv", "--chart", "x.gif"}, 2, ".svg or .png"},
+		{"bad chart name", webEnv, []string{"--trace", "testdata/azure_llm2023_conv_1s.csv", "--chart", "x.gif"}, 2, "ending in .svg"},
 		{"help", nil, []string{"-h"}, 0, "usage: dynopilot simulate"},
 	}
 	for _, c := range cases {
@@ -214,5 +202,11 @@ func TestRecommendedPoliciesRunAsDocumented(t *testing.T) {
 	}
 	if last.Desired != 42 {
 		t.Errorf("steady 360 req/s under the rate policy: %d dynos, want 42 (36 + SAFETY × √36)", last.Desired)
+	}
+}
+
+func TestChartNeedsTheContendersSeries(t *testing.T) {
+	if err := sim.WriteSVG(io.Discard, &sim.Report{}); err == nil || !strings.Contains(err.Error(), "no dynopilot or anchor series") {
+		t.Errorf("a report without series: %v, want an error saying so", err)
 	}
 }
