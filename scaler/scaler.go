@@ -384,17 +384,18 @@ func (s *Scaler) evaluate(e *entry, f herokuapi.Formation, r reading, now time.T
 	}
 	in := policy.Input{Now: now, Current: f.Quantity, Size: f.SizeName(), LastScale: ev.last, Value: r.Value, ReadingOK: r.err == nil}
 	if e.Policy.Policy.ProtectBusy {
-		in.Running, in.RunningOK = runningJobs(e.Policy.Policy.Process, r)
+		in.Running, in.RunningOK = RunningJobs(e.Policy.Policy.Process, r.Reading, r.err)
 	}
 	ev.d = policy.Decide(e.Policy.Policy, &e.state, in)
 	return ev
 }
 
-// runningJobs turns what a reading says of running jobs into what the engine needs for the policy's process type:
-// a job on a dyno of another process type is left out (stopping this one's dynos does not stop it), a job whose
-// dyno the source cannot name is kept with dyno 0. ok is false when the running jobs could not be read.
-func runningJobs(process string, r reading) (jobs []policy.RunningJob, ok bool) {
-	if r.err != nil || r.RunningErr != nil {
+// RunningJobs turns what a reading (and its error) says of running jobs into what the engine needs for the policy's
+// process type: a job on a dyno of another process type is left out (stopping this one's dynos does not stop it),
+// a job whose dyno the source cannot name is kept with dyno 0. ok is false when the running jobs could not be read.
+// `check` decides with it too, so that it shows what the daemon would do.
+func RunningJobs(process string, r metrics.Reading, err error) (jobs []policy.RunningJob, ok bool) {
+	if err != nil || r.RunningErr != nil {
 		return nil, false
 	}
 	for _, j := range r.Running {

@@ -25,6 +25,7 @@ import (
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/pgstate"
 	"github.com/dynopilot/dynopilot/policy"
+	"github.com/dynopilot/dynopilot/scaler"
 	"github.com/dynopilot/dynopilot/setting"
 )
 
@@ -212,8 +213,15 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 			v := r.Value
 			cp.Reading = &v
 		}
+		if err == nil && r.RunningErr != nil {
+			cp.Problems = append(cp.Problems, fmt.Sprintf("%sPROTECT_BUSY: %v", p.Prefix(), r.RunningErr))
+		}
 		if cp.Current != nil {
-			d := policy.Decide(p.Policy, nil, policy.Input{Now: now, Current: *cp.Current, Size: cp.Size, LastScale: f.UpdatedAt, Value: r.Value, ReadingOK: err == nil})
+			in := policy.Input{Now: now, Current: *cp.Current, Size: cp.Size, LastScale: f.UpdatedAt, Value: r.Value, ReadingOK: err == nil}
+			if p.Policy.ProtectBusy {
+				in.Running, in.RunningOK = scaler.RunningJobs(p.Policy.Process, r, err)
+			}
+			d := policy.Decide(p.Policy, nil, in)
 			desired := d.Desired
 			cp.Action, cp.Desired, cp.Reason, cp.Explanation = string(d.Action), &desired, string(d.Reason), d.Explain()
 			cp.Min, cp.Max = d.Min, d.Max

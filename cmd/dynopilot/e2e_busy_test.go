@@ -134,6 +134,10 @@ func TestBusySidekiqDynos(t *testing.T) {
 		enqueue(t, "two", "end-a")
 		waitFor(t, "worker.2 running the job", 30*time.Second, func() bool { return running("worker.2") })
 		h := startHerokuApps(t, "shop:web=1:Standard-1X,worker=2:Standard-1X")
+		// check takes the daemon's decision: it shows the hold too.
+		if _, out := cfgRun(t, busyWorkerEnv(h, "sidekiq", redisURL), "check"); !strings.Contains(out, "worker.2, which runs HoldJob (queue two)") {
+			t.Errorf("check does not show the busy dyno:\n%s", out)
+		}
 		d := startDaemon(t, busyWorkerEnv(h, "sidekiq", redisURL))
 		holdsThenScales(t, h, d, func() { release(t, client, "end-a") })
 		out := d.p.output()
