@@ -20,6 +20,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/dynopilot/dynopilot/metrics"
+	"github.com/dynopilot/dynopilot/notify"
 	"github.com/dynopilot/dynopilot/policy"
 	"github.com/dynopilot/dynopilot/setting"
 )
@@ -49,6 +50,7 @@ type Global struct {
 	// state in memory.
 	StateURL  string           `env:"DYNOPILOT_STATE_URL"`
 	Sources   metrics.Defaults // PROMETHEUS_URL, REDIS_URL, DATABASE_URL, RABBITMQ_URL
+	Notify    notify.Settings  // DYNOPILOT_WEBHOOK_*, DYNOPILOT_SLACK_*
 	LogLevel  string           `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string           `env:"LOG_FORMAT" envDefault:"auto"`
 }

@@ -12,6 +12,7 @@ import (
 // checkGlobal validates what the types alone do not.
 func checkGlobal(g Global, vars map[string]string) []error {
 	var l setting.List
+	l = append(l, setting.Flatten(g.Notify.Validate())...)
 	if g.APIRate <= 0 {
 		l.Add(setting.Errorf("DYNOPILOT_API_RATE", vars["DYNOPILOT_API_RATE"], "a positive number of request tokens per hour (Heroku's default is 4500)"))
 	}

@@ -91,6 +91,18 @@ type Event struct {
 
 	Leader    bool      // LeadershipChanged: whether this instance leads now
 	ExpiresAt time.Time // TokenExpiring: when the token stops working
+
+	// What the daemon's own record of a decision (its metrics, the status table, the log) needs besides.
+	Size         string        // the formation's dyno size
+	PricePerHour float64       // list price of one dyno of Size
+	CooldownLeft time.Duration // until a move in the wanted direction is allowed
+	LastScale    time.Time     // the last scale event cooldowns count from
+	ReadingAt    time.Time     // when the reading was true
+	NoFormation  bool          // Decision: the formation could not be read, so nothing was decided (a hold)
+	Warning      string        // Decision: something a person should know, said at warning level (PROTECT_BUSY_MAX passed)
+	HeldFor      time.Duration // Decision with reason busy: how long the scale-down has been held
+	RetryAt      time.Time     // ScaleFailed: Heroku refused the change; no PATCH for this policy before then
+	Repeated     bool          // ScaleFailed: the same refusal as the last one; Decision with reason deploying: the same deploy; said already
 }
 
 // Sink takes events. The Bus is a Sink (what producers publish to) and so is every consumer the Bus feeds.

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/dynopilot/dynopilot/event"
 	"github.com/dynopilot/dynopilot/herokuapi"
 	"github.com/dynopilot/dynopilot/policy"
 )
@@ -71,7 +71,7 @@ func (s *Scaler) apply(ctx context.Context, app string, evs []*evaluation, now t
 	}
 	if s.opts.DryRun {
 		for _, ev := range changing {
-			s.scaleEvent(ev.e, ev.d, "dry_run", nil)
+			s.scaleEvent(ev.e, ev.d, nil)
 		}
 		return
 	}
@@ -127,21 +127,19 @@ func deploying(err error) bool {
 }
 
 // heldForDeploy records a change that Heroku refused because the app is being deployed: a hold with reason
-// deploying, said once per deploy in the log, and tried again on the next tick.
+// deploying, logged once per deploy, tried again on the next tick.
 func (s *Scaler) heldForDeploy(ev *evaluation, err error) {
 	e, d := ev.e, ev.d
-	s.in.decisions.WithLabelValues(e.name, string(policy.ActionHold), string(policy.ReasonDeploying)).Inc()
 	e.mu.Lock()
-	first := !e.deploying
+	again := e.deploying
 	e.deploying = true
-	e.status.Action, e.status.Reason = string(policy.ActionHold), string(policy.ReasonDeploying)
-	e.status.Desired = d.Current
-	e.status.Explanation = fmt.Sprintf("Heroku is deploying %s (release phase or preboot) and refuses formation changes: %d -> %d waits for the next tick",
-		e.Policy.Policy.App, d.Current, d.Desired)
 	e.mu.Unlock()
-	if first {
-		s.log.Info("app is being deployed: holding formation changes until it is done", "policy", e.name, "from", d.Current, "to", d.Desired, "err", err)
-	}
+	out := s.decisionEvent(ev)
+	out.To, out.Action, out.Reason = d.Current, string(policy.ActionHold), string(policy.ReasonDeploying)
+	out.Explanation = fmt.Sprintf("Heroku is deploying %s (release phase or preboot) and refuses formation changes: %d -> %d waits for the next tick",
+		e.Policy.Policy.App, d.Current, d.Desired)
+	out.Error, out.Repeated = err.Error(), again
+	s.emit(e, out)
 }
 
 // patched records the outcome of a PATCH for one policy: a success is believed, a failure never is.
@@ -151,16 +149,17 @@ func (s *Scaler) patched(ev *evaluation, err error) {
 		e.mu.Lock()
 		e.lastPatch = now
 		e.refused = refusal{}
-		if e.deploying {
-			e.deploying = false
+		wasDeploying := e.deploying
+		e.deploying = false
+		e.mu.Unlock()
+		if wasDeploying {
 			s.log.Info("the deploy is over: formation changes go through again", "policy", e.name)
 		}
-		e.mu.Unlock()
-		s.scaleEvent(e, ev.d, "ok", nil)
+		s.scaleEvent(e, ev.d, nil)
 		return
 	}
 	if !refused(err) {
-		s.scaleEvent(e, ev.d, "error", err) // worth retrying: the next tick decides again from the formation
+		s.scaleEvent(e, ev.d, err) // worth retrying: the next tick decides again from the formation
 		return
 	}
 	e.mu.Lock()
@@ -169,52 +168,19 @@ func (s *Scaler) patched(ev *evaluation, err error) {
 	r.until = now.Add(r.delay)
 	again := r.message == refusalMessage(err)
 	r.message = refusalMessage(err)
-	delay := r.delay
-	e.status.RetryAt = r.until
+	until := r.until
 	e.mu.Unlock()
-	level := slog.LevelError
-	if again {
-		level = slog.LevelDebug // said once already; dynopilot_scale_events_total{result="error"} still counts it
-	}
-	s.recordScaleEvent(e, ev.d, "error", err, level, "Heroku refused the change; waiting before asking again", "retry_in", delay)
+	out := s.policyEvent(e, event.ScaleFailed, ev.d)
+	out.Time, out.Error, out.RetryAt, out.Repeated = now, err.Error(), until, again
+	s.emit(e, out)
 }
 
-// scaleEvent logs and counts one attempted change.
-func (s *Scaler) scaleEvent(e *entry, d policy.Decision, result string, err error) {
-	switch result {
-	case "ok":
-		s.recordScaleEvent(e, d, result, nil, slog.LevelInfo, "scaled")
-	case "dry_run":
-		s.recordScaleEvent(e, d, result, nil, slog.LevelInfo, "would scale (dry run)")
-	default:
-		s.recordScaleEvent(e, d, result, err, slog.LevelError, "scaling failed")
-	}
-}
-
-func (s *Scaler) recordScaleEvent(e *entry, d policy.Decision, result string, err error, level slog.Level, msg string, extra ...any) {
-	dir := "up"
-	if d.Desired < d.Current {
-		dir = "down"
-	}
-	s.in.events.WithLabelValues(e.name, dir, result).Inc()
-	attrs := []any{"policy", e.name, "from", d.Current, "to", d.Desired, "reason", d.Reason, "reading", d.Value,
-		"target", d.Target, "result", result, "explanation", d.Explain()}
+// scaleEvent emits one attempted change: scaled (or, in a dry run, would have), or scale_failed with err.
+func (s *Scaler) scaleEvent(e *entry, d policy.Decision, err error) {
+	out := s.policyEvent(e, event.Scaled, d)
+	out.Time = s.now()
 	if err != nil {
-		attrs = append(attrs, "err", err)
+		out.Type, out.Error = event.ScaleFailed, err.Error()
 	}
-	attrs = append(attrs, extra...)
-	now := s.now()
-	e.mu.Lock()
-	switch result {
-	case "ok":
-		s.in.lastScale.WithLabelValues(e.name).Set(float64(now.UnixNano()) / 1e9)
-		s.in.quantity.WithLabelValues(e.name).Set(float64(d.Desired))
-		e.status.Current = d.Desired
-		e.status.LastScale = now
-		e.status.RetryAt = time.Time{}
-	case "error":
-		e.status.LastError = err.Error()
-	}
-	e.mu.Unlock()
-	s.log.Log(context.Background(), level, msg, attrs...)
+	s.emit(e, out)
 }

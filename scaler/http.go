@@ -1,6 +1,7 @@
 package scaler
 
 import (
+	"bytes"
 	"encoding/json"
 	"html/template"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dynopilot/dynopilot/chart"
 )
 
 // Handler serves /metrics, /healthz, /readyz, /api/policies and the status page at /.
@@ -34,12 +37,45 @@ func (s *Scaler) Handler(g prometheus.Gatherer) http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(map[string]any{"dry_run": s.opts.DryRun, "ready": s.Ready(), "role": s.Role(), "policies": s.Statuses(), "drains": s.DrainStats()})
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		statusPage.Execute(w, map[string]any{"DryRun": s.opts.DryRun, "Ready": s.Ready(), "Role": s.Role(), "Policies": s.Statuses(), "Drains": s.DrainStats(),
-			"Now": s.now().UTC().Format(time.RFC3339)})
+			"Now": s.now().UTC().Format(time.RFC3339), "Charts": s.charts(r.URL.Query().Get("policy")), "Chartable": s.opts.History != nil,
+			"HistorySpan": HistorySpan.String()})
 	})
 	return mux
+}
+
+// maxCharts is how many policies the status page draws at once; with more, it draws the one asked for
+// (/?policy=app/process), so that the page stays quick with thousands of policies.
+const maxCharts = 12
+
+// policyChart is one policy's history on the status page.
+type policyChart struct {
+	Policy string
+	SVG    template.HTML // rendered by package chart, its text escaped there
+	Scales []ScaleMark
+}
+
+// charts renders the history of every policy (at most maxCharts), or of the one named.
+func (s *Scaler) charts(only string) []policyChart {
+	if s.opts.History == nil {
+		return nil
+	}
+	now := s.now()
+	var out []policyChart
+	for _, e := range s.all {
+		if (only != "" && e.name != only) || (only == "" && len(s.all) > maxCharts) {
+			continue
+		}
+		var b bytes.Buffer
+		if err := chart.Render(&b, s.opts.History.Chart(e.name, now, e.Policy.Policy.Seconds)); err != nil {
+			s.log.Warn("cannot draw a policy's history", "policy", e.name, "err", err)
+			continue
+		}
+		out = append(out, policyChart{Policy: e.name, SVG: template.HTML(b.String()), Scales: s.opts.History.Scales(e.name)})
+	}
+	return out
 }
 
 var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
@@ -68,18 +104,25 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse}th,td{padding:.35em .7em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
 th{background:#f4f4f4}.up{color:#0a7d27}.down{color:#b35c00}.hold{color:#555}.err{color:#b00020}
+.history svg{max-width:100%;height:auto}section.history{margin:1.5em 0}
 .tag{display:inline-block;padding:0 .4em;border-radius:3px;background:#eee;font-size:12px}
 </style></head><body>
 <h1>dynopilot <span class="tag">{{.Role}}</span> {{if .DryRun}}<span class="tag">dry run</span>{{end}} {{if .Ready}}<span class="tag">ready</span>{{else}}<span class="tag">starting</span>{{end}}</h1>
 <p>{{len .Policies}} policies · {{.Now}} · <a href="/api/policies">JSON</a> · <a href="/metrics">metrics</a></p>
 <table><tr><th>policy</th><th>source</th><th>dynos</th><th>desired</th><th>bounds</th><th>reading</th><th>target</th><th>decision</th><th>cooldown left</th><th>last scale</th></tr>
 {{range .Policies}}<tr>
-<td><b>{{.Policy}}</b>{{if not .Enabled}} <span class="tag">disabled</span>{{end}}<br><small>{{.Mode}} · {{.Interval}}{{if .Size}} · {{.Size}}{{end}}</small></td>
+<td><b>{{if $.Chartable}}<a href="/?policy={{.Policy}}#history">{{.Policy}}</a>{{else}}{{.Policy}}{{end}}</b>{{if not .Enabled}} <span class="tag">disabled</span>{{end}}<br><small>{{.Mode}} · {{.Interval}}{{if .Size}} · {{.Size}}{{end}}</small></td>
 <td>{{.Source}}</td><td>{{.Current}}</td><td>{{.Desired}}</td><td>{{.Min}}–{{.Max}}</td>
 <td>{{reading .Reading}}{{if .ReadingError}}<br><small class="err">{{.ReadingError}}</small>{{end}}</td><td>{{.Target}}</td>
 <td class="{{.Action}}"><b>{{.Action}}</b> {{.Reason}}<br><small>{{.Explanation}}</small>{{if .LastError}}<br><small class="err">{{.LastError}}{{if not .RetryAt.IsZero}} (no PATCH before {{.RetryAt.Format "15:04:05"}}){{end}}</small>{{end}}</td>
 <td>{{seconds .CooldownLeftSeconds}}</td><td>{{ago .LastScale}}</td>
 </tr>{{end}}</table>
+{{if .Charts}}<h2 id="history">The last {{.HistorySpan}}</h2>
+<p><small>Each minute shows its highest reading and the dynos at its end; a gap is a failed reading. Dots are scale events: hover one for its explanation.</small></p>
+{{range .Charts}}<section class="history"><h3>{{.Policy}}</h3>{{.SVG}}
+{{if .Scales}}<table><tr><th>time (UTC)</th><th>change</th><th>result</th><th>reason</th><th>explanation</th></tr>
+{{range .Scales}}<tr><td>{{.At.UTC.Format "2006-01-02 15:04:05"}}</td><td>{{.From}} → {{.To}}</td><td class="{{if eq .Result "error"}}err{{end}}">{{.Result}}</td><td>{{.Reason}}</td><td><small>{{.Explanation}}{{if .Error}}<br><span class="err">{{.Error}}</span>{{end}}</small></td></tr>{{end}}</table>
+{{else}}<p><small>No scale event yet.</small></p>{{end}}</section>{{end}}{{else if .Chartable}}<p><small>{{len .Policies}} policies: choose one above to see its last {{.HistorySpan}}.</small></p>{{end}}
 {{if .Drains}}<h2>Log drains</h2>
 <table><tr><th>app</th><th>last line</th><th>lines a minute</th><th>router</th><th>runtime</th><th>app</th><th>lost</th><th>invalid</th><th>traffic</th></tr>
 {{range .Drains}}<tr><td><b>{{.App}}</b></td><td>{{if .LastLine.IsZero}}<span class="err">nothing received yet</span>{{else}}{{ago .LastLine}}{{end}}</td>

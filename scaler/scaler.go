@@ -23,6 +23,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/dynopilot/dynopilot/dynosize"
+	"github.com/dynopilot/dynopilot/event"
 	"github.com/dynopilot/dynopilot/herokuapi"
 	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
@@ -75,6 +76,12 @@ type Options struct {
 	Leader Leader
 	// State keeps the policies' state across restarts and failovers; nil: in memory only.
 	State Store
+	// Events takes every decision and scale event after the daemon's own record (metrics, status, log): the status
+	// history and the notifiers subscribe there (an *event.Bus). Its Publish must never block. nil: none.
+	Events event.Sink
+	// History is what the status page draws each policy's chart and last scale events from; it is fed through
+	// Events. nil: the page shows the current state only.
+	History *History
 }
 
 // Scaler runs the policies. Create with New, start with Run.
@@ -453,89 +460,66 @@ type reading struct {
 	err error
 }
 
-// publish shows one decision in metrics, the status and the log.
+// publish emits one decision: the daemon's own record (metrics, status, log) and every consumer of the event path.
 func (s *Scaler) publish(ev *evaluation) {
-	e, d, f, r, last := ev.e, ev.d, ev.f, ev.r, ev.last
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n := e.name
-	s.in.decisions.WithLabelValues(n, string(d.Action), string(d.Reason)).Inc()
-	s.in.quantity.WithLabelValues(n).Set(float64(d.Current))
-	s.in.desired.WithLabelValues(n).Set(float64(d.Desired))
-	s.in.min.WithLabelValues(n).Set(float64(d.Min))
-	s.in.max.WithLabelValues(n).Set(float64(d.Max))
-	s.in.target.WithLabelValues(n).Set(d.Target)
-	if r.err == nil {
-		s.in.reading.WithLabelValues(n).Set(r.Value)
+	out := s.decisionEvent(ev)
+	d := ev.d
+	if d.BusyHeld || d.BusyOverridden {
+		out.HeldFor = d.BusyFor
 	}
-	if !last.IsZero() {
-		s.in.lastScale.WithLabelValues(n).Set(float64(last.UnixNano()) / 1e9)
+	if d.BusyOverridden {
+		out.Warning = "a scale-down waited PROTECT_BUSY_MAX for busy dynos: scaling down anyway"
 	}
-	info, _ := dynosize.Lookup(f.SizeName())
-	s.in.cost.WithLabelValues(n).Set(costPerHour(d.Current, info.Hour))
-	s.in.price.WithLabelValues(n).Set(info.Hour)
-	s.in.lastEval.WithLabelValues(n).Set(float64(d.Now.UnixNano()) / 1e9)
-	s.in.cooldownLeft.WithLabelValues(n).Set(d.CooldownLeft.Seconds())
+	s.emit(ev.e, out)
+}
 
-	st := &e.status
-	failuresBefore, reasonBefore := st.Failures, st.Reason
-	st.Current, st.Desired, st.Min, st.Max, st.Target = d.Current, d.Desired, d.Min, d.Max, d.Target
-	st.Size = f.SizeName()
-	st.Action, st.Reason, st.Explanation = string(d.Action), string(d.Reason), d.Explain()
-	st.DecidedAt = d.Now
-	st.CooldownLeftSeconds = d.CooldownLeft.Seconds()
-	st.LastScale = last
-	st.Failures = d.Failures
-	st.Evaluated = true
-	st.CostPerHour = costPerHour(d.Current, info.Hour)
-	if r.err == nil {
-		v := r.Value
-		st.Reading, st.ReadingAt, st.ReadingError = &v, r.At, ""
-	} else {
-		st.ReadingError = r.err.Error()
+// decisionEvent is the Decision event of an evaluation, with what the daemon's record shows of it.
+func (s *Scaler) decisionEvent(ev *evaluation) event.Event {
+	info, _ := dynosize.Lookup(ev.f.SizeName())
+	out := s.policyEvent(ev.e, event.Decision, ev.d)
+	out.Size, out.PricePerHour = ev.f.SizeName(), info.Hour
+	out.CooldownLeft, out.LastScale = ev.d.CooldownLeft, ev.last
+	out.Reading, out.ReadingAt = ev.r.Value, ev.r.At
+	if ev.r.err != nil {
+		out.Error = ev.r.err.Error() // sources' errors are scrubbed of their secrets already
 	}
-	attrs := []any{"policy", n, "action", d.Action, "reason", d.Reason, "current", d.Current, "desired", d.Desired,
-		"reading", r.Value, "target", d.Target, "explanation", st.Explanation}
-	if r.err != nil {
-		attrs = append(attrs, "reading_error", r.err)
-	}
-	// A failing source is said once when it starts failing and once when the fallback takes over, not every tick.
-	switch p := e.Policy.Policy; {
-	case !d.ReadingOK && d.Failures == 1:
-		s.log.Warn("reading failed; holding", attrs...)
-	case !d.ReadingOK && p.FallbackQuantity > 0 && d.Failures == p.FallbackAfter:
-		s.log.Warn("readings keep failing; fallback", append(attrs, "failures", d.Failures, "fallback_quantity", p.FallbackQuantity)...)
-	case d.ReadingOK && failuresBefore > 0:
-		s.log.Info("reading recovered", append(attrs, "failed_readings", failuresBefore)...)
-	case d.BusyOverridden:
-		s.log.Warn("a scale-down waited PROTECT_BUSY_MAX for busy dynos: scaling down anyway", append(attrs, "held_for", d.BusyFor)...)
-	case d.BusyHeld && reasonBefore != string(policy.ReasonBusy):
-		s.log.Info("a scale-down waits for busy dynos", append(attrs, "running_error", r.RunningErr)...)
-	case d.Action == policy.ActionHold:
-		s.log.Debug("hold", attrs...)
+	return out
+}
+
+// policyEvent is an event of type typ about policy e with decision d's facts.
+func (s *Scaler) policyEvent(e *entry, typ event.Type, d policy.Decision) event.Event {
+	p := e.Policy.Policy
+	return event.Event{Type: typ, Time: d.Now, Policy: e.name, App: p.App, Process: p.Process,
+		From: d.Current, To: d.Desired, Wanted: d.Recommendation, Min: d.Min, Max: d.Max,
+		Action: string(d.Action), Reason: string(d.Reason), Reading: d.Value, HasReading: d.ReadingOK, Target: d.Target,
+		Failures: d.Failures, FallbackAfter: p.FallbackAfter, Explanation: d.Explain(), DryRun: s.opts.DryRun}
+}
+
+// emit sends one event down the one event path: the daemon's own record first (record.go: metrics, the status,
+// the log, all in memory and never blocking), then the consumers of Options.Events (history, notifiers), whose
+// Publish never blocks either.
+func (s *Scaler) emit(e *entry, ev event.Event) {
+	s.record(e, ev)
+	if s.opts.Events != nil {
+		s.opts.Events.Publish(context.Background(), ev)
 	}
 }
 
 // formationUnknown records a tick whose formation could not be read: nothing can be decided, so hold.
 func (s *Scaler) formationUnknown(e *entry, ferr error, r reading, now time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	err := ferr
 	if err == nil {
 		err = fmt.Errorf("app %s has no process type %q in its formation", e.Policy.Policy.App, e.Policy.Policy.Process)
 	}
-	s.in.decisions.WithLabelValues(e.name, string(policy.ActionHold), string(policy.ReasonReadingFailed)).Inc()
-	e.status.Action, e.status.Reason = string(policy.ActionHold), string(policy.ReasonReadingFailed)
-	e.status.Explanation = "formation unknown, holding: " + err.Error()
-	e.status.DecidedAt = now
-	e.status.Evaluated = true
-	s.in.lastEval.WithLabelValues(e.name).Set(float64(now.UnixNano()) / 1e9)
-	if r.err == nil {
-		v := r.Value
-		e.status.Reading, e.status.ReadingAt = &v, r.At
-		s.in.reading.WithLabelValues(e.name).Set(r.Value)
-	}
-	s.log.Warn("cannot read formation; holding", "policy", e.name, "err", err)
+	p := e.Policy.Policy
+	e.mu.Lock()
+	current := e.status.Current
+	e.mu.Unlock()
+	ev := event.Event{Type: event.Decision, Time: now, Policy: e.name, App: p.App, Process: p.Process,
+		From: current, To: current, Action: string(policy.ActionHold), Reason: string(policy.ReasonReadingFailed),
+		Reading: r.Value, HasReading: r.err == nil, ReadingAt: r.At, FallbackAfter: p.FallbackAfter,
+		Explanation: "formation unknown, holding: " + err.Error(), Error: err.Error(), NoFormation: true, DryRun: s.opts.DryRun}
+	s.emit(e, ev)
 }
 
 // Ready reports whether Heroku has answered and every enabled policy has been evaluated at least once; a standby,

@@ -145,11 +145,17 @@ type serveOptions struct {
 // within shutdownGrace.
 func serve(ctx context.Context, o serveOptions) int {
 	lim := o.client.Limiter().Config()
+	events, err := newEventPath(o.cfg, o.reg, o.log)
+	if err != nil {
+		o.log.Error("cannot start", "err", err)
+		return 1
+	}
 	so := scaler.Options{
 		Heroku: o.client, Policies: o.policies, DryRun: o.cfg.DryRun, Refresh: o.cfg.FormationRefresh,
 		APIBudget: float64(lim.PerHour) - float64(lim.Reserve), Registerer: o.reg, Logger: o.log, Version: buildVersion(),
-		PatchTimeout: 5 * time.Second,
+		PatchTimeout: 5 * time.Second, Events: events.sink, History: events.history,
 	}
+	lead := &leadership{path: events, started: time.Now()}
 	if o.drains != nil {
 		so.Drains = o.drains.Stats
 	}
@@ -159,7 +165,13 @@ func serve(ctx context.Context, o serveOptions) int {
 	if o.cfg.StateURL != "" {
 		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		st, err := pgstate.Open(octx, pgstate.Options{URL: o.cfg.StateURL, Logger: o.log,
-			OnChange: func(leading bool) { s.LeadershipChanged(leading) }}) // Run calls it, after s is set
+			OnChange: func(leading bool) { // Run calls it, after s is set
+				s.LeadershipChanged(leading)
+				lead.changed(ctx, leading)
+				if leading { // a new leader shows the history its predecessor recorded
+					go loadHistory(ctx, events.history, state, o.policies, o.log)
+				}
+			}})
 		cancel()
 		if err != nil {
 			o.log.Error("cannot use DYNOPILOT_STATE_URL", "err", err)
@@ -168,7 +180,7 @@ func serve(ctx context.Context, o serveOptions) int {
 		defer st.Close()
 		state, so.Leader, so.State = st, st, st
 	}
-	s, err := scaler.New(so)
+	s, err = scaler.New(so)
 	if err != nil {
 		o.log.Error("cannot start", "err", err)
 		return 1
@@ -213,9 +225,10 @@ func serve(ctx context.Context, o serveOptions) int {
 		ch := make(chan struct{})
 		background = append(background, ch)
 		go func() { defer close(ch); state.Run(stateCtx) }()
+		go saveHistory(ctx, events.history, state, o.log)
 	}
 	if o.cfg.AuthorizationID != "" {
-		go watchTokenExpiry(ctx, o.client, o.cfg.AuthorizationID, o.log)
+		go watchTokenExpiry(ctx, o.client, o.cfg.AuthorizationID, &tokenExpiring{path: events}, o.log)
 	}
 	go func() { defer close(done); s.Run(ctx) }()
 
@@ -228,6 +241,11 @@ func serve(ctx context.Context, o serveOptions) int {
 		o.log.Warn("evaluations still running at the shutdown deadline")
 	}
 	stopState() // now the other instance may lead: within seconds
+	bctx, cancelBus := context.WithTimeout(context.Background(), 3*time.Second)
+	if err := events.bus.Close(bctx); err != nil { // what notifiers could not send in time is counted as dropped
+		o.log.Warn("notifications still queued at shutdown", "err", err)
+	}
+	cancelBus()
 	for _, ch := range background {
 		select {
 		case <-ch:
@@ -242,7 +260,7 @@ func serve(ctx context.Context, o serveOptions) int {
 }
 
 // watchTokenExpiry publishes the token's expiry hourly, and warns when it is near.
-func watchTokenExpiry(ctx context.Context, c *herokuapi.Client, id string, log *slog.Logger) {
+func watchTokenExpiry(ctx context.Context, c *herokuapi.Client, id string, expiring *tokenExpiring, log *slog.Logger) {
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		a, err := c.Authorization(cctx, id)
@@ -252,12 +270,42 @@ func watchTokenExpiry(ctx context.Context, c *herokuapi.Client, id string, log *
 			log.Warn("cannot read the token's authorization", "authorization", id, "err", err)
 		case a.ExpiresIn != nil && *a.ExpiresIn < 14*24*time.Hour:
 			log.Warn("the Heroku API token expires soon; create a new one with `heroku authorizations:create -d dynopilot`", "expires_in", a.ExpiresIn.Round(time.Hour))
+			expiring.check(ctx, *a.ExpiresIn, time.Now())
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Hour):
 		}
+	}
+}
+
+// saveHistory saves the status history to the state database every minute, while this instance leads (the
+// store's writes are fenced: a standby's are refused, and it records nothing anyway).
+func saveHistory(ctx context.Context, h *scaler.History, st *pgstate.Store, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Minute):
+		}
+		if !st.Leading() {
+			continue
+		}
+		if err := h.Save(ctx, st); err != nil && ctx.Err() == nil {
+			log.Warn("cannot save the status history; trying again in a minute", "err", err)
+		}
+	}
+}
+
+// loadHistory reads the history saved by an earlier leader, for the status page.
+func loadHistory(ctx context.Context, h *scaler.History, st *pgstate.Store, policies []scaler.Policy, log *slog.Logger) {
+	names := make([]string, len(policies))
+	for i, p := range policies {
+		names[i] = p.Policy.Name()
+	}
+	if err := h.Load(ctx, st, names); err != nil && ctx.Err() == nil {
+		log.Warn("cannot read the saved status history; the page shows what this instance records", "err", err)
 	}
 }
 
