@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,10 +150,13 @@ func (h *History) Scales(policy string) []ScaleMark {
 	return out
 }
 
-// Chart is the status page's chart of one policy over the HistorySpan before now: the reading against its target
-// above, the dynos (current and desired) within their bounds below, each scale event a dot that explains itself on
-// hover. seconds says whether readings are latencies.
-func (h *History) Chart(policy string, now time.Time, seconds bool) chart.Chart {
+// Chart is the status page's chart of one policy over span (at most HistorySpan) before now: the reading against
+// its target above, the dynos (current and desired) within their bounds below, each scale event a dot that
+// explains itself on hover. seconds says whether readings are latencies.
+func (h *History) Chart(policy string, now time.Time, span time.Duration, seconds bool) chart.Chart {
+	if span <= 0 || span > HistorySpan {
+		span = HistorySpan
+	}
 	h.mu.Lock()
 	var buckets []historyBucketT
 	var scales []ScaleMark
@@ -181,7 +185,7 @@ func (h *History) Chart(policy string, now time.Time, seconds bool) chart.Chart 
 	}
 	var markers []chart.Marker
 	for _, m := range scales {
-		if m.At.Before(now.Add(-HistorySpan)) {
+		if m.At.Before(now.Add(-span)) {
 			continue
 		}
 		color, verb := "#2ca02c", "scaled up"
@@ -212,9 +216,16 @@ func (h *History) Chart(policy string, now time.Time, seconds bool) chart.Chart 
 		dynos.Rules = []chart.Rule{{Value: lastMax, Label: fmt.Sprintf("MAX %g", lastMax), Color: "#888888"},
 			{Value: lastMin, Label: fmt.Sprintf("MIN %g", lastMin), Color: "#888888"}}
 	}
-	return chart.Chart{Width: 900, Height: 300, Start: now.Add(-HistorySpan), End: now,
-		Columns: []chart.Column{{Title: policy, Note: fmt.Sprintf("%d scale events in %s", countSince(scales, now.Add(-HistorySpan)), HistorySpan),
+	return chart.Chart{Width: 900, Height: 300, Start: now.Add(-span), End: now,
+		Columns: []chart.Column{{Title: policy, Note: fmt.Sprintf("%d scale events in the last %s", countSince(scales, now.Add(-span)), spanText(span)),
 			Panels: []chart.Panel{readingPanel, dynos}}}}
+}
+
+// spanText prints a span the way a person says it: "6h", "30m".
+func spanText(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	return strings.TrimSuffix(s, "0m")
 }
 
 func countSince(scales []ScaleMark, since time.Time) int {

@@ -63,7 +63,7 @@ func TestHistoryKeepsEachMinutesHighestReadingAndItsScaleEvents(t *testing.T) {
 	h.Publish(context.Background(), decisionAt(t0.Add(time.Minute), 0, false, 4, 4)) // a failed reading
 	h.Publish(context.Background(), event.Event{Type: event.Scaled, Time: t0.Add(11 * time.Second), Policy: "shop/web", From: 2, To: 4,
 		Reason: "above_target", Explanation: "value 0.9s is 3.00x the 0.3s target: 2 -> 6, capped at MAX=4"})
-	svg := render(t, h.Chart("shop/web", t0.Add(2*time.Minute), true))
+	svg := render(t, h.Chart("shop/web", t0.Add(2*time.Minute), 0, true))
 	for _, want := range []string{"<svg", "scaled up 2 → 4", "value 0.9s is 3.00x", "MAX 10", "MIN 1"} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("the chart lacks %q", want)
@@ -73,7 +73,7 @@ func TestHistoryKeepsEachMinutesHighestReadingAndItsScaleEvents(t *testing.T) {
 	if len(scales) != 1 || scales[0].From != 2 || scales[0].To != 4 || scales[0].Result != "ok" {
 		t.Errorf("scale events = %+v, want the one 2 -> 4", scales)
 	}
-	c := h.Chart("shop/web", t0.Add(2*time.Minute), true)
+	c := h.Chart("shop/web", t0.Add(2*time.Minute), 0, true)
 	readings := c.Columns[0].Panels[0].Series[0].Points
 	if len(readings) != 2 || readings[0].V != float64(float32(0.9)) || !math.IsNaN(readings[1].V) {
 		t.Errorf("readings = %+v, want the minute's highest 0.9 and a gap for the failed one", readings)
@@ -87,7 +87,7 @@ func TestHistoryForgetsWhatIsOlderThanItsSpan(t *testing.T) {
 		h.Publish(context.Background(), decisionAt(t0.Add(time.Duration(m)*time.Minute), float64(m), true, 2, 2))
 	}
 	now := t0.Add(8 * time.Hour)
-	points := h.Chart("shop/web", now, false).Columns[0].Panels[0].Series[0].Points
+	points := h.Chart("shop/web", now, 0, false).Columns[0].Panels[0].Series[0].Points
 	if len(points) != 6*60 {
 		t.Fatalf("%d minutes kept, want the 360 of the last 6 hours", len(points))
 	}
@@ -112,7 +112,7 @@ func TestHistorySurvivesARestartThroughTheStore(t *testing.T) {
 	if err := fresh.Load(context.Background(), st, []string{"shop/web", "shop/worker"}); err != nil {
 		t.Fatal(err)
 	}
-	points := fresh.Chart("shop/web", t0.Add(3*time.Minute), true).Columns[0].Panels[0].Series[0].Points
+	points := fresh.Chart("shop/web", t0.Add(3*time.Minute), time.Hour, true).Columns[0].Panels[0].Series[0].Points
 	if len(points) != 3 || points[0].V != float64(float32(0.5)) || !math.IsNaN(points[1].V) || points[2].V != float64(float32(0.4)) {
 		t.Errorf("after the restart: %+v, want 0.5, a gap, then 0.4", points)
 	}

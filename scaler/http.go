@@ -39,9 +39,14 @@ func (s *Scaler) Handler(g prometheus.Gatherer) http.Handler {
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		span, err := time.ParseDuration(r.URL.Query().Get("span")) // ?span=1h zooms the charts in; default and most: HistorySpan
+		if err != nil || span <= 0 || span > HistorySpan {
+			span = HistorySpan
+		}
 		statusPage.Execute(w, map[string]any{"DryRun": s.opts.DryRun, "Ready": s.Ready(), "Role": s.Role(), "Policies": s.Statuses(), "Drains": s.DrainStats(),
-			"Now": s.now().UTC().Format(time.RFC3339), "Charts": s.charts(r.URL.Query().Get("policy")), "Chartable": s.opts.History != nil,
-			"HistorySpan": HistorySpan.String()})
+			"Now": s.now().UTC().Format(time.RFC3339), "Chartable": s.opts.History != nil,
+			"Charts": s.charts(r.URL.Query().Get("policy"), span), "Span": spanText(span), "Policy": r.URL.Query().Get("policy"),
+			"Spans": []string{"30m", "1h", "3h", "6h"}})
 	})
 	return mux
 }
@@ -58,7 +63,7 @@ type policyChart struct {
 }
 
 // charts renders the history of every policy (at most maxCharts), or of the one named.
-func (s *Scaler) charts(only string) []policyChart {
+func (s *Scaler) charts(only string, span time.Duration) []policyChart {
 	if s.opts.History == nil {
 		return nil
 	}
@@ -69,7 +74,7 @@ func (s *Scaler) charts(only string) []policyChart {
 			continue
 		}
 		var b bytes.Buffer
-		if err := chart.Render(&b, s.opts.History.Chart(e.name, now, e.Policy.Policy.Seconds)); err != nil {
+		if err := chart.Render(&b, s.opts.History.Chart(e.name, now, span, e.Policy.Policy.Seconds)); err != nil {
 			s.log.Warn("cannot draw a policy's history", "policy", e.name, "err", err)
 			continue
 		}
@@ -117,12 +122,13 @@ th{background:#f4f4f4}.up{color:#0a7d27}.down{color:#b35c00}.hold{color:#555}.er
 <td class="{{.Action}}"><b>{{.Action}}</b> {{.Reason}}<br><small>{{.Explanation}}</small>{{if .LastError}}<br><small class="err">{{.LastError}}{{if not .RetryAt.IsZero}} (no PATCH before {{.RetryAt.Format "15:04:05"}}){{end}}</small>{{end}}</td>
 <td>{{seconds .CooldownLeftSeconds}}</td><td>{{ago .LastScale}}</td>
 </tr>{{end}}</table>
-{{if .Charts}}<h2 id="history">The last {{.HistorySpan}}</h2>
-<p><small>Each minute shows its highest reading and the dynos at its end; a gap is a failed reading. Dots are scale events: hover one for its explanation.</small></p>
-{{range .Charts}}<section class="history"><h3>{{.Policy}}</h3>{{.SVG}}
+{{if .Charts}}<h2 id="history">The last {{.Span}}</h2>
+<p><small>Each minute shows its highest reading and the dynos at its end; a gap is a failed reading. Dots are scale events: hover one for its explanation.
+Show the last {{range $i, $s := .Spans}}{{if $i}} · {{end}}<a href="/?span={{$s}}{{if $.Policy}}&amp;policy={{$.Policy}}{{end}}#history">{{$s}}</a>{{end}}.</small></p>
+{{range .Charts}}<section class="history">{{.SVG}}
 {{if .Scales}}<table><tr><th>time (UTC)</th><th>change</th><th>result</th><th>reason</th><th>explanation</th></tr>
 {{range .Scales}}<tr><td>{{.At.UTC.Format "2006-01-02 15:04:05"}}</td><td>{{.From}} → {{.To}}</td><td class="{{if eq .Result "error"}}err{{end}}">{{.Result}}</td><td>{{.Reason}}</td><td><small>{{.Explanation}}{{if .Error}}<br><span class="err">{{.Error}}</span>{{end}}</small></td></tr>{{end}}</table>
-{{else}}<p><small>No scale event yet.</small></p>{{end}}</section>{{end}}{{else if .Chartable}}<p><small>{{len .Policies}} policies: choose one above to see its last {{.HistorySpan}}.</small></p>{{end}}
+{{else}}<p><small>No scale event yet.</small></p>{{end}}</section>{{end}}{{else if .Chartable}}<p><small>{{len .Policies}} policies: choose one above to see its last {{.Span}}.</small></p>{{end}}
 {{if .Drains}}<h2>Log drains</h2>
 <table><tr><th>app</th><th>last line</th><th>lines a minute</th><th>router</th><th>runtime</th><th>app</th><th>lost</th><th>invalid</th><th>traffic</th></tr>
 {{range .Drains}}<tr><td><b>{{.App}}</b></td><td>{{if .LastLine.IsZero}}<span class="err">nothing received yet</span>{{else}}{{ago .LastLine}}{{end}}</td>
