@@ -98,6 +98,7 @@ type Event struct {
 	CooldownLeft time.Duration // until a move in the wanted direction is allowed
 	LastScale    time.Time     // the last scale event cooldowns count from
 	ReadingAt    time.Time     // when the reading was true
+	RunningError string        // Decision: why the running jobs could not be read (PROTECT_BUSY), already redacted
 	NoFormation  bool          // Decision: the formation could not be read, so nothing was decided (a hold)
 	Warning      string        // Decision: something a person should know, said at warning level (PROTECT_BUSY_MAX passed)
 	HeldFor      time.Duration // Decision with reason busy: how long the scale-down has been held

@@ -42,6 +42,7 @@ func (s *Scaler) recordDecision(e *entry, ev event.Event) {
 	} else if !ev.NoFormation {
 		st.ReadingError = ev.Error
 	}
+	st.RunningError = ev.RunningError
 	if !ev.NoFormation {
 		st.Current, st.Desired, st.Min, st.Max, st.Target = ev.From, ev.To, ev.Min, ev.Max, ev.Target
 		st.Size = ev.Size

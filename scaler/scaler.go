@@ -79,6 +79,8 @@ type Options struct {
 	// Events takes every decision and scale event after the daemon's own record (metrics, status, log): the status
 	// history and the notifiers subscribe there (an *event.Bus). Its Publish must never block. nil: none.
 	Events event.Sink
+	// Concurrency is how many groups EvaluateAll evaluates at once; 0: 16.
+	Concurrency int
 	// History is what the status page draws each policy's chart and last scale events from; it is fed through
 	// Events. nil: the page shows the current state only.
 	History *History
@@ -241,12 +243,24 @@ func (s *Scaler) Run(ctx context.Context) error {
 	return nil
 }
 
-// EvaluateAll evaluates every group once, now, one after another: what a tick of every schedule would do. Tests
-// and tools use it to drive the scaler without waiting for cron.
+// EvaluateAll evaluates every group once, now, Options.Concurrency groups at a time (groups are apps: they share
+// nothing), and returns when all are done: what a tick of every schedule would do. `check` and tests use it to
+// drive the scaler without waiting for cron.
 func (s *Scaler) EvaluateAll(ctx context.Context) {
-	for _, g := range s.groups {
-		s.tick(ctx, g)
+	limit := s.opts.Concurrency
+	if limit <= 0 {
+		limit = 16
 	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for _, g := range s.groups {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s.tick(ctx, g)
+		})
+	}
+	wg.Wait()
 }
 
 // tick evaluates one group: readings (concurrently), decisions, then at most one PATCH for the app. ctx ends at
@@ -482,6 +496,9 @@ func (s *Scaler) decisionEvent(ev *evaluation) event.Event {
 	out.Reading, out.ReadingAt = ev.r.Value, ev.r.At
 	if ev.r.err != nil {
 		out.Error = ev.r.err.Error() // sources' errors are scrubbed of their secrets already
+	}
+	if ev.r.RunningErr != nil {
+		out.RunningError = ev.r.RunningErr.Error()
 	}
 	return out
 }

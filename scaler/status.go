@@ -23,6 +23,7 @@ type Status struct {
 	Reading             *float64  `json:"reading"`
 	ReadingAt           time.Time `json:"reading_at,omitzero"`
 	ReadingError        string    `json:"reading_error,omitempty"`
+	RunningError        string    `json:"running_error,omitempty"` // PROTECT_BUSY: why the running jobs could not be read
 	Failures            int       `json:"failures"`
 	Action              string    `json:"action,omitempty"`
 	Reason              string    `json:"reason,omitempty"`

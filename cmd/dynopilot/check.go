@@ -24,7 +24,6 @@ import (
 	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/pgstate"
-	"github.com/dynopilot/dynopilot/policy"
 	"github.com/dynopilot/dynopilot/scaler"
 	"github.com/dynopilot/dynopilot/setting"
 )
@@ -161,30 +160,43 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 	conns := metrics.NewConnections(log)
 	defer conns.Close()
 	in, _ := metrics.NewInstruments(nil)
-	type sourceReading struct {
-		r   metrics.Reading
-		err error
-	}
 	view, viewProblem := readDaemon(cctx, cfg, &rep)
 	if viewProblem != "" {
 		rep.Problems = append(rep.Problems, viewProblem)
 	}
-	readings := make([]sourceReading, len(cfg.Policies))
-	each(len(cfg.Policies), checkConcurrency, func(i int) {
-		p := cfg.Policies[i]
-		if p.Source.Kind == metrics.KindLogDrain {
-			readings[i].r, readings[i].err = view.reading(p.Policy.Name())
-			return
+
+	// The decisions are the daemon's own: a scaler with scaling off, over the formations just read and the
+	// policies' sources, evaluated once. A logdrain policy's reading comes from the running daemon, the only
+	// process its drain reaches.
+	policies := make([]scaler.Policy, 0, len(cfg.Policies))
+	for _, p := range cfg.Policies {
+		var src metrics.Source = daemonReading{view: view, policy: p.Policy.Name()}
+		if p.Source.Kind != metrics.KindLogDrain {
+			opened, err := conns.Open(p.Source)
+			if err != nil {
+				opened = failing{err}
+			}
+			src = opened
 		}
-		src, err := conns.Open(p.Source)
-		if err == nil {
-			readings[i].r, err = in.Wrap(p.Policy.Name(), p.Source, src).Read(ctx)
-		}
-		readings[i].err = err
-	})
+		policies = append(policies, scaler.Policy{Policy: p.Policy, Source: in.Wrap(p.Policy.Name(), p.Source, src),
+			SourceKind: p.Source.Kind, Interval: p.Interval, Timeout: p.Source.Timeout})
+	}
+	sc, err := scaler.New(scaler.Options{Heroku: formationsRead(apps), Policies: policies, DryRun: true,
+		Registerer: prometheus.NewRegistry(), Logger: log, Concurrency: checkConcurrency})
+	if err != nil {
+		rep.Problems = append(rep.Problems, err.Error())
+		return rep
+	}
+	sc.EvaluateAll(cctx)
 	now := time.Now()
-	for i, p := range cfg.Policies {
+	statuses := map[string]scaler.Status{}
+	for _, st := range sc.Statuses() {
+		statuses[st.Policy] = st
+	}
+
+	for _, p := range cfg.Policies {
 		a := apps[p.Policy.App]
+		st := statuses[p.Policy.Name()]
 		cp := checkPolicy{Policy: p.Policy.Name(), Source: p.Source.String(), Generation: a.generation, Problems: []string{}}
 		f, found := a.byType[strings.ToLower(p.Policy.Process)]
 		switch {
@@ -201,33 +213,25 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 			cp.Problems = append(cp.Problems, fmt.Sprintf("%sMAX=%d: %s dynos are limited to %d per process type (set %sSIZE_LIMIT if Heroku support raised it)",
 				p.Prefix(), p.Policy.Max, cp.Size, dynosize.Limit(cp.Size), p.Prefix()))
 		}
-
-		r, err := readings[i].r, readings[i].err
+		cp.Reading, cp.ReadingError = st.Reading, st.ReadingError
 		switch {
-		case err != nil && p.Source.Kind == metrics.KindLogDrain && view == nil:
-			cp.ReadingError = err.Error() // nobody to ask: a note says how, not a problem
-		case err != nil:
-			cp.ReadingError = err.Error()
-			cp.Problems = append(cp.Problems, fmt.Sprintf("%sSOURCE: %v", p.Prefix(), err))
-		default:
-			v := r.Value
-			cp.Reading = &v
+		case !p.Policy.Enabled:
+		case st.ReadingError != "" && p.Source.Kind == metrics.KindLogDrain && view == nil:
+			// nobody to ask: a note says how, not a problem
+		case st.ReadingError != "":
+			cp.Problems = append(cp.Problems, fmt.Sprintf("%sSOURCE: %s", p.Prefix(), st.ReadingError))
 		}
-		if err == nil && r.RunningErr != nil {
-			cp.Problems = append(cp.Problems, fmt.Sprintf("%sPROTECT_BUSY: %v", p.Prefix(), r.RunningErr))
+		if st.RunningError != "" {
+			cp.Problems = append(cp.Problems, fmt.Sprintf("%sPROTECT_BUSY: %s", p.Prefix(), st.RunningError))
 		}
-		if cp.Current != nil {
-			in := policy.Input{Now: now, Current: *cp.Current, Size: cp.Size, LastScale: f.UpdatedAt, Value: r.Value, ReadingOK: err == nil}
-			if p.Policy.ProtectBusy {
-				in.Running, in.RunningOK = scaler.RunningJobs(p.Policy.Process, r, err)
+		if cp.Current != nil && (st.Evaluated || !p.Policy.Enabled) {
+			desired := st.Desired
+			cp.Action, cp.Desired, cp.Reason, cp.Explanation = st.Action, &desired, st.Reason, st.Explanation
+			if p.Policy.Enabled {
+				cp.Min, cp.Max = st.Min, st.Max
+			} else {
+				desired = *cp.Current
 			}
-			d := policy.Decide(p.Policy, nil, in)
-			desired := d.Desired
-			cp.Action, cp.Desired, cp.Reason, cp.Explanation = string(d.Action), &desired, string(d.Reason), d.Explain()
-			cp.Min, cp.Max = d.Min, d.Max
-		}
-		if !p.Policy.Enabled {
-			cp.Action, cp.Reason = string(policy.ActionHold), string(policy.ReasonDisabled)
 		}
 		rep.Policies = append(rep.Policies, cp)
 	}
@@ -303,6 +307,48 @@ func fetchDaemon(ctx context.Context, url string) (*daemonView, error) {
 }
 
 // reading is the daemon's last reading of a policy, as check shows it.
+// daemonReading is a logdrain policy's source in `check`: what the running daemon last read.
+type daemonReading struct {
+	view   *daemonView
+	policy string
+}
+
+func (d daemonReading) Read(context.Context) (metrics.Reading, error) { return d.view.reading(d.policy) }
+
+// failing is the source of a policy whose source could not be opened: every reading is that error.
+type failing struct{ err error }
+
+func (f failing) Read(context.Context) (metrics.Reading, error) { return metrics.Reading{}, f.err }
+
+// formationsRead gives the scaler of `check` the formations already read, and refuses every change: `check` never
+// scales (the scaler runs with DryRun besides).
+type formationsRead map[string]*appFormation
+
+func (f formationsRead) ListFormation(_ context.Context, app string) ([]herokuapi.Formation, error) {
+	a := f[app]
+	if a == nil {
+		return nil, fmt.Errorf("app %s was not read", app)
+	}
+	if a.err != nil {
+		return nil, a.err
+	}
+	out := make([]herokuapi.Formation, 0, len(a.byType))
+	for _, fm := range a.byType {
+		out = append(out, fm)
+	}
+	return out, nil
+}
+
+func (formationsRead) UpdateFormation(context.Context, string, string, int) (herokuapi.Formation, error) {
+	return herokuapi.Formation{}, errors.New("check never scales")
+}
+
+func (formationsRead) BatchUpdateFormation(context.Context, string, []herokuapi.FormationUpdate) ([]herokuapi.Formation, error) {
+	return nil, errors.New("check never scales")
+}
+
+var _ scaler.Heroku = formationsRead(nil)
+
 func (v *daemonView) reading(policy string) (metrics.Reading, error) {
 	if v == nil {
 		return metrics.Reading{}, errors.New("read by the running daemon from its log drain (set DYNOPILOT_URL to see it here)")

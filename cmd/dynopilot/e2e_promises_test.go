@@ -192,15 +192,17 @@ func TestCheckReadsSourcesConcurrently(t *testing.T) {
 		<-req.Context().Done() // never answers
 	}))
 	t.Cleanup(hang.Close)
-	var types []string
-	env := []string{"HEROKU_API_KEY=" + token, "HOME=/nonexistent", "PATH=" + "/usr/bin:/bin", "POLICY_DEFAULT_APP=many",
+	// One policy per app: check, like the daemon, reads all of an app's sources at once, and evaluates 16 apps at a
+	// time.
+	var apps []string
+	env := []string{"HEROKU_API_KEY=" + token, "HOME=/nonexistent", "PATH=" + "/usr/bin:/bin", "POLICY_DEFAULT_PROCESS=worker",
 		"POLICY_DEFAULT_SOURCE=hirefire", "POLICY_DEFAULT_SOURCE_URL=" + hang.URL + "/hirefire/t/info", "POLICY_DEFAULT_TIMEOUT=2s",
 		"POLICY_DEFAULT_MAX=4", "POLICY_DEFAULT_TARGET=1"}
 	for i := range policies {
-		types = append(types, fmt.Sprintf("p%d=1:Standard-1X", i))
-		env = append(env, fmt.Sprintf("POLICY_%d_PROCESS=p%d", i, i))
+		apps = append(apps, "-app", fmt.Sprintf("many-%d:worker=1:Standard-1X", i))
+		env = append(env, fmt.Sprintf("POLICY_%d_APP=many-%d", i, i))
 	}
-	h := startHeroku(t, "-app", "many:"+strings.Join(types, ","))
+	h := startHeroku(t, apps...)
 	env = append(env, "HEROKU_API_URL="+h.url)
 	build(t)
 	cmd := exec.Command(bins.dynopilot, "check")
@@ -213,7 +215,7 @@ func TestCheckReadsSourcesConcurrently(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	// The bound is 16 readings at a time; a request whose reading has timed out may still be seen here for a moment
+	// The bound is 16 apps at a time; a request whose reading has timed out may still be seen here for a moment
 	// while the next one starts, so the server may count a few more, never all 40.
 	if most < 8 || most >= policies {
 		t.Errorf("check had at most %d readings in flight, want at least 8 and far fewer than all %d", most, policies)
