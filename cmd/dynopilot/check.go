@@ -313,7 +313,9 @@ type daemonReading struct {
 	policy string
 }
 
-func (d daemonReading) Read(context.Context) (metrics.Reading, error) { return d.view.reading(d.policy) }
+func (d daemonReading) Read(context.Context) (metrics.Reading, error) {
+	return d.view.reading(d.policy)
+}
 
 // failing is the source of a policy whose source could not be opened: every reading is that error.
 type failing struct{ err error }
