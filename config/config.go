@@ -206,7 +206,7 @@ func loadPolicy(n int, vars, local map[string]string, d metrics.Defaults) (*Poli
 		errs = append(errs, fitTimeout(&spec, prefix, interval, vars, local)...)
 	}
 	if err == nil && pol != nil {
-		errs = append(errs, protectBusy(pol, &spec, prefix, local)...)
+		errs = append(errs, protectBusy(pol, &spec, prefix, vars, local)...)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -239,14 +239,18 @@ func fitTimeout(spec *metrics.Spec, prefix, interval string, vars, local map[str
 // protectBusy settles PROTECT_BUSY, whose default depends on the source: on where the source can see running jobs,
 // off where it cannot, and an error when it is set on for a source that cannot. The source then reads the running
 // jobs with every reading.
-func protectBusy(pol *policy.Policy, spec *metrics.Spec, prefix string, local map[string]string) []error {
+func protectBusy(pol *policy.Policy, spec *metrics.Spec, prefix string, vars, local map[string]string) []error {
 	can, why := metrics.RunningJobs(*spec)
 	raw, set := local[prefix+"PROTECT_BUSY"]
 	switch {
 	case !set || strings.TrimSpace(raw) == "":
 		pol.ProtectBusy = can
 	case pol.ProtectBusy && !can:
-		return []error{setting.Errorf(prefix+"PROTECT_BUSY", raw, "false or unset with SOURCE=%s: %s, so no scale-down could ever be told it would stop one", spec.Kind, why)}
+		from := ""
+		if _, own := vars[prefix+"PROTECT_BUSY"]; !own {
+			from = " (the value comes from POLICY_DEFAULT_PROTECT_BUSY)"
+		}
+		return []error{setting.Errorf(prefix+"PROTECT_BUSY", raw, "false or unset with SOURCE=%s: %s, so no scale-down could ever be told it would stop one%s", spec.Kind, why, from)}
 	}
 	spec.Running = pol.ProtectBusy
 	return nil
