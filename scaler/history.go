@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -119,7 +118,9 @@ func (p *policyHistory) decision(e event.Event) {
 		if !math.IsNaN(float64(reading)) && (math.IsNaN(float64(b.Reading)) || reading > b.Reading) {
 			b.Reading = reading
 		}
-		b.Target, b.Current, b.Desired, b.Min, b.Max = float32(e.Target), quantity16(e.From), quantity16(e.To), quantity16(e.Min), quantity16(e.Max)
+		// Current stays the minute's first: the quantity at the minute's start (the scale events in the minute put
+		// their changes at their own times); the rest is the minute's last word.
+		b.Target, b.Desired, b.Min, b.Max = float32(e.Target), quantity16(e.To), quantity16(e.Min), quantity16(e.Max)
 		return
 	}
 	if n > 0 && p.Buckets[n-1].Minute > minute {
@@ -183,6 +184,14 @@ func (h *History) Chart(policy string, now time.Time, span time.Duration, second
 		desired = append(desired, chart.Point{T: at, V: float64(b.Desired)})
 		lastMin, lastMax = float64(b.Min), float64(b.Max)
 	}
+	// A scale event changes the dynos when it happens, not at the end of its minute: its point goes into the step
+	// line, so that its dot sits on the line.
+	for _, m := range scales {
+		if m.Result == "ok" && !m.At.Before(now.Add(-span)) {
+			current = append(current, chart.Point{T: m.At, V: float64(m.To)})
+		}
+	}
+	slices.SortStableFunc(current, func(a, b chart.Point) int { return a.T.Compare(b.T) })
 	var markers []chart.Marker
 	for _, m := range scales {
 		if m.At.Before(now.Add(-span)) {
@@ -223,9 +232,13 @@ func (h *History) Chart(policy string, now time.Time, span time.Duration, second
 
 // spanText prints a span the way a person says it: "6h", "30m".
 func spanText(d time.Duration) string {
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	return strings.TrimSuffix(s, "0m")
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
 }
 
 func countSince(scales []ScaleMark, since time.Time) int {

@@ -123,7 +123,7 @@ th{background:#f4f4f4}.up{color:#0a7d27}.down{color:#b35c00}.hold{color:#555}.er
 <td>{{seconds .CooldownLeftSeconds}}</td><td>{{ago .LastScale}}</td>
 </tr>{{end}}</table>
 {{if .Charts}}<h2 id="history">The last {{.Span}}</h2>
-<p><small>Each minute shows its highest reading and the dynos at its end; a gap is a failed reading. Dots are scale events: hover one for its explanation.
+<p><small>Each minute shows its highest reading; the dynos step at each scale event; a gap is a failed reading. Dots are scale events: hover one for its explanation.
 Show the last {{range $i, $s := .Spans}}{{if $i}} · {{end}}<a href="/?span={{$s}}{{if $.Policy}}&amp;policy={{$.Policy}}{{end}}#history">{{$s}}</a>{{end}}.</small></p>
 {{range .Charts}}<section class="history">{{.SVG}}
 {{if .Scales}}<table><tr><th>time (UTC)</th><th>change</th><th>result</th><th>reason</th><th>explanation</th></tr>
