@@ -25,7 +25,8 @@ const (
 
 // History keeps each policy's recent decisions and scale events for the status page: an event.Sink on the one event
 // path (subscribe it to the bus for event.Decision, event.Scaled and event.ScaleFailed). Each minute keeps the
-// highest reading and the last quantities of the decisions in it, so a spike between two samples is never lost.
+// highest reading of the decisions in it (so a spike between two samples is never lost), the dynos at its start,
+// and the last desired quantity and bounds.
 // With a Store (DYNOPILOT_STATE_URL) the leader saves it every minute and a new process loads it, so a restart or a
 // failover keeps the history.
 type History struct {
