@@ -150,18 +150,6 @@ func (d *dist) latSurv(x float64) float64 {
 	return min(1, s)
 }
 
-// waitSurv is P(queueing delay > x) for the requests of the second.
-func (d *dist) waitSurv(x float64) float64 {
-	s := d.over
-	if d.fluid > 0 {
-		s += d.fluid * backlogSurv(x, d.d0, d.d1, d.mu, d.cpw, d.ctheta, false)
-	}
-	if st := d.statShare(); st > 0 && d.pw > 0 {
-		s += st * d.pw * math.Exp(-d.theta*x)
-	}
-	return min(1, s)
-}
-
 // statLatSurv is P(W + E > x) in a stationary M/M/c queue, where E is the exponential service (rate mu) and W the
 // FIFO waiting time: 0 with probability 1-pw, else exponential with rate theta, independent of E.
 //
