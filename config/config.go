@@ -1,5 +1,6 @@
-// Package config reads dynopilot's whole configuration from environment variables with caarlos0/env: the global
-// settings and every POLICY_<n>_… policy, with POLICY_DEFAULT_… filling what a policy leaves unset. Load reports
+// Package config reads dynopilot's whole configuration from environment variables: the global settings with
+// caarlos0/env, and every POLICY_<n>_… policy from the same env and envDefault tags (readPolicy), with
+// POLICY_DEFAULT_… filling what a policy leaves unset. Load reports
 // every problem at once, each naming its variable, the value and what was expected, because a user fixing one
 // problem per deploy is a user who gives up.
 //
@@ -107,7 +108,7 @@ type policyVars struct {
 	Interval string `env:"INTERVAL" envDefault:"10s"`
 }
 
-// policyBlock is everything read under one POLICY_<n>_ prefix; caarlos0/env walks the nested structs.
+// policyBlock is everything read under one POLICY_<n>_ prefix; readPolicy walks the nested structs.
 type policyBlock struct {
 	Decision policy.Settings
 	Source   metrics.Settings
@@ -131,7 +132,16 @@ func SettingNames() []string {
 
 // Load reads the configuration from environ (as os.Environ returns it). The error, when not nil, unwraps
 // (setting.Flatten) to one error per problem.
+//
+// Its cost is linear in the number of variables: environ becomes one map, and each policy is read from its own
+// variables and the POLICY_DEFAULT_ ones alone (see readPolicy). caarlos0/env reads only the global settings:
+// every call of it converts the whole process environment to a map again, which per policy made loading 4,000
+// policies take 21 s and 16 GB.
 func Load(environ []string) (*Config, error) {
+	fields, err := policyFields()
+	if err != nil {
+		return &Config{}, err
+	}
 	vars := toMap(environ)
 	var problems setting.List
 	cfg := &Config{}
@@ -156,11 +166,12 @@ func Load(environ []string) (*Config, error) {
 	indices, nameProblems := policyIndices(vars)
 	problems = append(problems, nameProblems...)
 
-	seen := map[string]string{} // app/process in lower case -> the first policy for it, e.g. "POLICY_0_ (shop/web)"
+	gaps := map[string]time.Duration{} // interval -> shortestGap: policies share a few intervals
+	seen := map[string]string{}        // app/process in lower case -> the first policy for it, e.g. "POLICY_0_ (shop/web)"
 	for _, n := range indices {
 		prefix := fmt.Sprintf("POLICY_%d_", n)
-		local := withDefaults(vars, prefix)
-		p, errs := loadPolicy(n, vars, local, cfg.Global.Defaults())
+		local, block := readPolicy(vars, prefix, fields)
+		p, errs := loadPolicy(n, vars, local, block, cfg.Global.Defaults(), gaps)
 		problems = append(problems, errs...)
 		// Compared on the values as written, so that a duplicate is reported even beside the policy's other
 		// problems; ignoring case, since the daemon finds a policy's formation entry ignoring case (as check does):
@@ -192,18 +203,20 @@ func Load(environ []string) (*Config, error) {
 	return cfg, problems.Err()
 }
 
-// loadPolicy reads policy n from local (vars with POLICY_DEFAULT_ applied to it, see withDefaults).
-func loadPolicy(n int, vars, local map[string]string, d metrics.Defaults) (*Policy, []error) {
+// loadPolicy validates policy n, read (readPolicy) as block from local, its variables with POLICY_DEFAULT_ applied.
+// gaps caches shortestGap by interval across the policies of one Load.
+func loadPolicy(n int, vars, local map[string]string, block policyBlock, d metrics.Defaults, gaps map[string]time.Duration) (*Policy, []error) {
 	prefix := fmt.Sprintf("POLICY_%d_", n)
-	pol, interval, every, errs := loadDecision(prefix, local)
-	var src metrics.Settings
-	if err := env.ParseWithOptions(&src, env.Options{Environment: local, Prefix: prefix}); err != nil {
-		return nil, append(errs, named(err, reflect.TypeOf(src), prefix, local)...)
-	}
-	spec, err := src.Parse(local[prefix+"APP"], local[prefix+"PROCESS"], d)
+	pol, interval, every, errs := loadDecision(prefix, block)
+	spec, err := block.Source.Parse(local[prefix+"APP"], local[prefix+"PROCESS"], d)
 	errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)
 	if err == nil && interval != "" {
-		errs = append(errs, fitTimeout(&spec, prefix, interval, vars, local)...)
+		gap, ok := gaps[interval]
+		if !ok {
+			gap = shortestGap(interval, time.Now())
+			gaps[interval] = gap
+		}
+		errs = append(errs, fitTimeout(&spec, prefix, interval, gap, vars, local)...)
 	}
 	if err == nil && pol != nil {
 		errs = append(errs, protectBusy(pol, &spec, prefix, vars, local)...)
@@ -214,12 +227,12 @@ func loadPolicy(n int, vars, local map[string]string, d metrics.Defaults) (*Poli
 	return &Policy{Index: n, Policy: pol, Source: spec, Interval: interval, Every: every}, nil
 }
 
-// fitTimeout holds TIMEOUT to the policy's interval: a reading that may outlast the gap until the next evaluation
-// would have the evaluations overlap (the scaler skips a tick while the last one runs, so the policy would silently
-// be evaluated less often than INTERVAL says). A TIMEOUT that is set (by the policy or POLICY_DEFAULT_) and longer
-// is a problem; the default (metrics.DefaultTimeout) is shortened to the interval instead.
-func fitTimeout(spec *metrics.Spec, prefix, interval string, vars, local map[string]string) []error {
-	gap := shortestGap(interval, time.Now())
+// fitTimeout holds TIMEOUT to the policy's interval, whose shortest gap between two runs is gap: a reading that may
+// outlast the gap until the next evaluation would have the evaluations overlap (the scaler skips a tick while the
+// last one runs, so the policy would silently be evaluated less often than INTERVAL says). A TIMEOUT that is set
+// (by the policy or POLICY_DEFAULT_) and longer is a problem; the default (metrics.DefaultTimeout) is shortened to
+// the interval instead.
+func fitTimeout(spec *metrics.Spec, prefix, interval string, gap time.Duration, vars, local map[string]string) []error {
 	if gap <= 0 || spec.Timeout <= gap {
 		return nil
 	}
@@ -261,6 +274,10 @@ func protectBusy(pol *policy.Policy, spec *metrics.Spec, prefix string, vars, lo
 // the global settings. It is for tools that replay readings instead of taking them, such as `dynopilot simulate`,
 // so that they can never read a policy differently from the daemon.
 func LoadDecision(environ []string, n int) (pol *policy.Policy, interval string, err error) {
+	fields, err := policyFields()
+	if err != nil {
+		return nil, "", err
+	}
 	vars := toMap(environ)
 	prefix := fmt.Sprintf("POLICY_%d_", n)
 	var problems setting.List
@@ -271,7 +288,8 @@ func LoadDecision(environ []string, n int) (pol *policy.Policy, interval string,
 			problems.Add(p)
 		}
 	}
-	pol, interval, _, errs := loadDecision(prefix, withDefaults(vars, prefix))
+	_, block := readPolicy(vars, prefix, fields)
+	pol, interval, _, errs := loadDecision(prefix, block)
 	problems = append(problems, errs...)
 	if err := problems.Err(); err != nil {
 		return nil, "", err
@@ -279,34 +297,8 @@ func LoadDecision(environ []string, n int) (pol *policy.Policy, interval string,
 	return pol, interval, nil
 }
 
-// withDefaults returns vars with POLICY_DEFAULT_X filling prefix+X wherever that is unset.
-func withDefaults(vars map[string]string, prefix string) map[string]string {
-	local := make(map[string]string, len(vars))
-	for k, v := range vars {
-		local[k] = v
-	}
-	for _, name := range SettingNames() {
-		if v, ok := vars["POLICY_DEFAULT_"+name]; ok {
-			if _, set := vars[prefix+name]; !set {
-				local[prefix+name] = v
-			}
-		}
-	}
-	return local
-}
-
-// decisionBlock is the deciding part of a policy block.
-type decisionBlock struct {
-	Decision policy.Settings
-	Timing   policyVars
-}
-
-// loadDecision parses and validates the deciding part of the policy under prefix.
-func loadDecision(prefix string, local map[string]string) (*policy.Policy, string, time.Duration, []error) {
-	var b decisionBlock
-	if err := env.ParseWithOptions(&b, env.Options{Environment: local, Prefix: prefix}); err != nil {
-		return nil, "", 0, named(err, reflect.TypeOf(b), prefix, local)
-	}
+// loadDecision validates the deciding part of the policy under prefix.
+func loadDecision(prefix string, b policyBlock) (*policy.Policy, string, time.Duration, []error) {
 	var errs []error
 	pol, err := b.Decision.Parse()
 	errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)

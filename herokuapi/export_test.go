@@ -26,3 +26,6 @@ func (l *Limiter) SetPoolReader(read func(context.Context) (int, error), every t
 		l.mu.Unlock()
 	}
 }
+
+// Resync reads the pool now, as the limiter does while callers wait and the Client does after a 429.
+func (l *Limiter) Resync(ctx context.Context) error { return l.resync(ctx, 0) }

@@ -40,11 +40,12 @@ type Limiter struct {
 	mu       sync.Mutex
 	tokens   float64 // estimated tokens in the account's pool
 	last     time.Time
-	queued   int             // callers waiting for their turn or a token
-	seq      uint64          // number of tokens handed out
-	inflight map[uint64]bool // tokens handed out whose answer has not been seen
-	synced   uint64          // the highest sequence whose answer updated tokens
-	changed  chan struct{}   // closed and replaced when tokens is set from the API, to wake the waiter
+	queued   int               // callers waiting for their turn or a token
+	seq      uint64            // number of tokens handed out
+	answers  uint64            // number of answers seen to tokens handed out (Observe)
+	inflight map[uint64]uint64 // tokens handed out whose answer has not been seen -> answers when it was handed out
+	synced   uint64            // the highest sequence whose answer updated tokens
+	changed  chan struct{}     // closed and replaced when tokens is set from the API, to wake the waiter
 
 	readPool func(context.Context) (int, error) // reads the account's pool without taking a token; set by the Client
 	reading  *poolReading                       // the read under way, nil when none
@@ -53,9 +54,15 @@ type Limiter struct {
 
 // poolReading is one re-read of the pool, shared by every caller that needs one while it is under way.
 type poolReading struct {
-	from uint64 // l.seq when it began: answers to tokens handed out later are newer than it
+	poolMark
 	done chan struct{}
 	err  error
+}
+
+// poolMark is where the limiter stood when a read of the pool began.
+type poolMark struct {
+	from    uint64 // l.seq: answers to tokens handed out later are newer than the read
+	answers uint64 // l.answers: the requests answered since may have been counted after the read (see Observe)
 }
 
 // clock is the limiter's time: the real one, or a fake in tests.
@@ -91,7 +98,7 @@ func NewLimiter(cfg LimiterConfig) (*Limiter, error) {
 		resyncEvery: DefaultResyncEvery,
 		turn:        make(chan struct{}, 1),
 		tokens:      float64(cfg.Capacity),
-		inflight:    map[uint64]bool{},
+		inflight:    map[uint64]uint64{},
 		changed:     make(chan struct{}),
 	}
 	l.last = l.clock.Now()
@@ -158,7 +165,7 @@ func (l *Limiter) Wait(ctx context.Context) (Ticket, error) {
 			l.tokens--
 			l.seq++
 			t := l.seq
-			l.inflight[uint64(t)] = true
+			l.inflight[uint64(t)] = l.answers
 			l.mu.Unlock()
 			return Ticket(t), nil
 		}
@@ -247,7 +254,7 @@ func (l *Limiter) resync(ctx context.Context, need uint64) error {
 			return fmt.Errorf("waiting for the account's rate limit to be read: %w", ctx.Err())
 		}
 	}
-	r := &poolReading{from: l.seq, done: make(chan struct{})}
+	r := &poolReading{poolMark: poolMark{from: l.seq, answers: l.answers}, done: make(chan struct{})}
 	l.reading = r
 	l.heard = l.clock.Now()
 	read := l.readPool
@@ -261,7 +268,7 @@ func (l *Limiter) resync(ctx context.Context, need uint64) error {
 	if err != nil {
 		r.err = fmt.Errorf("reading the account's rate limit: %w", err)
 	} else {
-		l.setRemaining(r.from, n)
+		l.setRemaining(r.from, n, l.answers-r.answers)
 	}
 	close(r.done)
 	return r.err
@@ -271,17 +278,17 @@ var errNoPoolReader = errors.New("no way to read the account's rate limit")
 
 // readBegins marks the start of a read of the pool by the Client itself (RateLimits): give it to poolRead with the
 // count read. Callers do not hold mu.
-func (l *Limiter) readBegins() uint64 {
+func (l *Limiter) readBegins() poolMark {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.seq
+	return poolMark{from: l.seq, answers: l.answers}
 }
 
-// poolRead records remaining, the pool as GET /account/rate-limits answered it after readBegins returned from.
-func (l *Limiter) poolRead(from uint64, remaining int) {
+// poolRead records remaining, the pool as GET /account/rate-limits answered it after readBegins returned m.
+func (l *Limiter) poolRead(m poolMark, remaining int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.setRemaining(from, remaining)
+	l.setRemaining(m.from, remaining, l.answers-m.answers)
 }
 
 func (l *Limiter) deadlineError(ctx context.Context, wait time.Duration) error {
@@ -296,14 +303,15 @@ func (l *Limiter) deadlineError(ctx context.Context, wait time.Duration) error {
 }
 
 // setRemaining sets the estimate from a count the API gave, read after the tokens up to from were handed out, less
-// every token still unanswered (see Observe). Callers hold mu.
-func (l *Limiter) setRemaining(from uint64, remaining int) {
+// every token the count may not include (see Observe): those still unanswered, and the answered since the request
+// that brought the count was made. Callers hold mu.
+func (l *Limiter) setRemaining(from uint64, remaining int, answeredSince uint64) {
 	if from < l.synced {
-		return // an answer to a later request has already been used: it is newer
+		return // an answer to a later request has already been used
 	}
 	l.synced = from
 	l.advance()
-	l.tokens = float64(remaining - len(l.inflight))
+	l.tokens = float64(remaining) - float64(len(l.inflight)) - float64(answeredSince)
 	l.heard = l.clock.Now()
 	close(l.changed)
 	l.changed = make(chan struct{})
@@ -328,18 +336,29 @@ func (l *Limiter) advance() {
 }
 
 // Observe records the API's answer to the request made with ticket t: remaining is its RateLimit-Remaining header
-// (known=false when the answer had none, as with transport errors). Every other request still unanswered is
-// taken off the remaining count, since the API may not have counted it yet: concurrent requests reach the API in
-// any order, and counting one twice costs a moment's wait where counting it not at all costs a 429. Answers older
-// than one already seen are not used to set the count.
+// (known=false when the answer had none, as with transport errors). Answers to tickets older than one already
+// used are not used to set the count; an answer to a ticket not in flight (released, or observed already) is ignored.
+//
+// Concurrent requests reach the API in any order, and it counts each when it arrives, so remaining may leave out
+// any other request that had not reached the API when t did: every request still unanswered, and every request
+// answered since t was handed out (its answer may have come first while the API counted it after t). All of those
+// are taken off remaining. Counting one twice costs a moment's wait; counting it not at all costs a 429. (Taking
+// off only the unanswered ones, the limiter believed the pool fuller than it was whenever the API counted a request
+// after t while its answer came before t's, and the API answered 429s: bench/ratelimit, issue 17.)
 func (l *Limiter) Observe(t Ticket, remaining int, known bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	handedAt, sent := l.inflight[uint64(t)]
+	if !sent {
+		return // released, or answered already: it has been accounted for
+	}
 	delete(l.inflight, uint64(t))
+	answeredSince := l.answers - handedAt
+	l.answers++
 	if !known {
 		return
 	}
-	l.setRemaining(uint64(t), remaining)
+	l.setRemaining(uint64(t), remaining, answeredSince)
 }
 
 // Exhausted records a 429 for ticket t: the pool is taken to be empty until it is read again, which the Client
@@ -350,7 +369,7 @@ func (l *Limiter) Exhausted(t Ticket) { l.Observe(t, 0, true) }
 func (l *Limiter) Release(t Ticket) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.inflight[uint64(t)] {
+	if _, sent := l.inflight[uint64(t)]; sent {
 		delete(l.inflight, uint64(t))
 		l.tokens++
 	}

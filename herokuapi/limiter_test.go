@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -385,5 +386,104 @@ func TestLimiterReadsThePoolAgainWhileCallersWait(t *testing.T) {
 	}
 	if n := readCount(); n != 3 {
 		t.Errorf("%d reads of the pool, want 3", n)
+	}
+}
+
+// TestLimiterAnswersOutOfOrder: the API counts concurrent requests in the order they reach it, which need not be the
+// order of their tickets, nor of their answers. Here it counts the third request first, then the first and the
+// second, whose answers come before the third's: the third's RateLimit-Remaining (9) is the oldest count, and the
+// two requests it leaves out have been answered already. The limiter took only the unanswered ones off and believed
+// 9 tokens left where the pool had 7: bench/ratelimit's 429s (issue 17).
+func TestLimiterAnswersOutOfOrder(t *testing.T) {
+	l, err := herokuapi.NewLimiter(herokuapi.LimiterConfig{Capacity: 10, PerHour: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tickets [3]herokuapi.Ticket
+	for i := range tickets {
+		if tickets[i], err = l.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Counted 3 (9 left), 1 (8 left), 2 (7 left); answered 1, 2, 3.
+	l.Observe(tickets[0], 8, true)
+	l.Observe(tickets[1], 7, true)
+	l.Observe(tickets[2], 9, true)
+	if got := l.Remaining(); got > 7.01 {
+		t.Errorf("remaining %.2f, but the pool has 7 left: the next requests would get 429s", got)
+	}
+}
+
+// TestLimiterReadCountsWhatItMayLeaveOut: a read of the pool (GET /account/rate-limits) may leave out a request
+// the API counted after it, whose answer came before the read's: that request is taken off the count too.
+func TestLimiterReadCountsWhatItMayLeaveOut(t *testing.T) {
+	l, err := herokuapi.NewLimiter(herokuapi.LimiterConfig{Capacity: 10, PerHour: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := l.Wait(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetPoolReader(func(context.Context) (int, error) {
+		// The API reads the pool (10), then counts tk (9 left) and answers it before the read's answer arrives.
+		l.Observe(tk, 9, true)
+		return 10, nil
+	}, 0)
+	if err := l.Resync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Remaining(); got > 9.01 {
+		t.Errorf("remaining %.2f, but the pool has 9 left", got)
+	}
+}
+
+// TestLimiterNeverOverspendsWhateverTheOrder: a model of the API (a pool of 20 tokens, no refill, nobody else on
+// the account) counts requests in a random order and answers them in another: whatever the orders, the limiter
+// hands out no token the pool does not have, so the API never answers 429.
+func TestLimiterNeverOverspendsWhateverTheOrder(t *testing.T) {
+	for seed := range uint64(300) {
+		rng := rand.New(rand.NewPCG(seed, 17))
+		const pool = 20
+		l, err := herokuapi.NewLimiter(herokuapi.LimiterConfig{Capacity: pool, PerHour: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api := pool
+		var sent []herokuapi.Ticket // not counted by the API yet
+		type counted struct {
+			ticket    herokuapi.Ticket
+			remaining int
+		}
+		var unanswered []counted
+		take := func(s []herokuapi.Ticket) (herokuapi.Ticket, []herokuapi.Ticket) {
+			i := rng.IntN(len(s))
+			t := s[i]
+			return t, append(s[:i], s[i+1:]...)
+		}
+		for step := range 400 {
+			switch r := rng.IntN(3); {
+			case r == 0: // a caller asks for a token, and gives up at once if it would have to wait
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				tk, err := l.Wait(ctx)
+				cancel()
+				if err == nil {
+					sent = append(sent, tk)
+				}
+			case r == 1 && len(sent) > 0: // the API counts one request
+				var tk herokuapi.Ticket
+				tk, sent = take(sent)
+				if api < 1 {
+					t.Fatalf("seed %d, step %d: the API answers ticket %d with 429: the limiter handed out a token the pool did not have", seed, step, tk)
+				}
+				api--
+				unanswered = append(unanswered, counted{tk, api})
+			case r == 2 && len(unanswered) > 0: // its answer reaches the limiter
+				i := rng.IntN(len(unanswered))
+				a := unanswered[i]
+				unanswered = append(unanswered[:i], unanswered[i+1:]...)
+				l.Observe(a.ticket, a.remaining, true)
+			}
+		}
 	}
 }

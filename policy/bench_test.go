@@ -25,7 +25,10 @@ func BenchmarkDecide(b *testing.B) {
 	}
 }
 
-// BenchmarkDecideSchedule adds two schedule windows in a zone with daylight saving, for comparison.
+// BenchmarkDecideSchedule adds two schedule windows in a zone with daylight saving; the run crosses its changes of
+// offset (a million evaluations 15 s apart cover half a year). Each window caches its answer until it next opens or
+// closes, so this too must stay under 1µs and allocate nothing (it took about 4µs searching cron's next activation
+// from hours back on every decision).
 func BenchmarkDecideSchedule(b *testing.B) {
 	p := mustPolicy(b, "TARGET", "300ms", "MAX", "20", "UP_COOLDOWN", "1m", "DOWN_COOLDOWN", "5m", "DOWN_STABILIZATION", "2m",
 		"SCHEDULE", "CRON_TZ=Europe/Berlin 0 8 * * MON-FRI for 10h min=4; CRON_TZ=Europe/Berlin 0 22 * * * for 8h max=3")

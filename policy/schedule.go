@@ -2,8 +2,10 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	// Embedded zone data, so that CRON_TZ works in a minimal container image without /usr/share/zoneinfo.
 	_ "time/tzdata"
@@ -25,6 +27,9 @@ type Window struct {
 	SetsMax  bool
 
 	sched *cron.SpecSchedule
+	// span caches Start's answer over a stretch of time. It is shared by every copy of the Window (Decide copies
+	// it, and may run on one Policy from several goroutines: the simulator, `check`), hence a pointer to atomics.
+	span *span
 }
 
 // String returns the window as written.
@@ -33,21 +38,127 @@ func (w Window) String() string { return w.Spec }
 // Start returns the activation of the window that is in force at t, and whether there is one: an activation s
 // with s <= t < s+Duration. (Next returns the first activation strictly after its argument, so the first one
 // after t-Duration is the one to look at.)
+//
+// Searching for it walks cron's fields through time-zone lookups (microseconds), and the answer changes only when a
+// window opens or closes: it is cached (see span), so that a decision between two changes costs nanoseconds.
 func (w Window) Start(t time.Time) (time.Time, bool) {
 	if w.sched == nil {
 		return time.Time{}, false
 	}
-	s := w.sched.Next(t.Add(-w.Duration))
-	if s.IsZero() || s.After(t) {
-		return time.Time{}, false
+	if start, open, hit := w.cached(t); hit {
+		if !open {
+			return time.Time{}, false
+		}
+		return time.Unix(0, start).In(t.Location()), true // as Next answers: in its argument's location
 	}
-	return s, true
+	if s := w.search(t); !s.IsZero() && !s.After(t) {
+		return s, true
+	}
+	return time.Time{}, false
 }
 
 // Active reports whether the window is in force at t.
 func (w Window) Active(t time.Time) bool {
-	_, ok := w.Start(t)
-	return ok
+	if w.sched == nil {
+		return false
+	}
+	if _, open, hit := w.cached(t); hit {
+		return open
+	}
+	s := w.search(t)
+	return !s.IsZero() && !s.After(t)
+}
+
+// cached returns the answer at t from the window's span, when it holds one: the activation in force (Unix
+// nanoseconds) if open.
+func (w Window) cached(t time.Time) (start int64, open, hit bool) {
+	if sec := t.Unix(); w.span == nil || sec <= -maxSpanSec || sec >= maxSpanSec {
+		return 0, false, false
+	}
+	start, hit = w.span.get(t.UnixNano(), w.Duration)
+	return start, hit && start != noStart, hit
+}
+
+// search returns the window's first activation strictly after t-Duration (zero when there is none within cron's
+// five years), in force at t when it is not after t, and keeps in the span how long that answer holds (see span).
+func (w Window) search(t time.Time) time.Time {
+	s := w.sched.Next(t.Add(-w.Duration))
+	if w.span == nil || s.IsZero() { // zero: no activation within five years of t, which says nothing of later times
+		return s
+	}
+	if ts, ss := t.Unix(), s.Unix(); ts <= -maxSpanSec || ts >= maxSpanSec || ss <= -maxSpanSec || ss >= maxSpanSec {
+		return s
+	}
+	tn, sn := t.UnixNano(), s.UnixNano()
+	if s.After(t) {
+		w.span.put(w.Duration, tn, sn, noStart)
+	} else {
+		w.span.put(w.Duration, tn, addSat(sn, w.Duration), sn)
+	}
+	return s
+}
+
+// span is one stretch of time [from, until) over which a window's Start has one answer: start, or noStart when the
+// window is closed. It is what search learnt from one search at from, which found s, the first activation after
+// from-Duration:
+//
+//   - s <= from: the window is open, and stays open from s for every t in [from, s+Duration): the first activation
+//     after t-Duration is still s, since t-Duration lies in [from-Duration, s), where none comes before s.
+//   - s > from: the window is closed until s, for the same reason.
+//
+// (That rests on cron's Next being the first matching time after its argument whatever the argument, daylight
+// saving included; TestSpanAgreesWithSearch checks the cache against the search in zones with every kind of
+// change.) A time before from (the clock went backwards) or from until on misses and is searched again, which
+// moves the span.
+//
+// The fields are written under a sequence lock made of atomics: seq is odd while one writer (the one whose
+// CompareAndSwap made it odd) writes, and a reader that sees seq odd or changed misses, so that no reader ever mixes
+// two spans, and nobody waits or allocates. dur is the Duration the span was computed for: a copy of the Window
+// given another Duration still shares the span, and must not use it.
+type span struct {
+	seq                     atomic.Uint64
+	dur, from, until, start atomic.Int64
+}
+
+// noStart is span.start for a closed window: no activation is that far in the past (see maxSpanSec).
+const noStart = math.MinInt64
+
+// maxSpanSec bounds the times spans hold, in seconds either side of 1970 (285 years), well within what Unix
+// nanoseconds can hold; a time outside is searched every time.
+const maxSpanSec = 9_000_000_000
+
+// get returns the cached answer at t (Unix nanoseconds) for a window of Duration d, if the span holds it.
+func (c *span) get(t int64, d time.Duration) (start int64, hit bool) {
+	seq := c.seq.Load()
+	if seq&1 != 0 {
+		return 0, false
+	}
+	dur, from, until, start := c.dur.Load(), c.from.Load(), c.until.Load(), c.start.Load()
+	if c.seq.Load() != seq || dur != int64(d) || t < from || t >= until {
+		return 0, false
+	}
+	return start, true
+}
+
+// put replaces the span, unless another goroutine is replacing it at this moment (its span is as good).
+func (c *span) put(d time.Duration, from, until, start int64) {
+	seq := c.seq.Load()
+	if seq&1 != 0 || !c.seq.CompareAndSwap(seq, seq+1) {
+		return
+	}
+	c.dur.Store(int64(d))
+	c.from.Store(from)
+	c.until.Store(until)
+	c.start.Store(start)
+	c.seq.Store(seq + 2)
+}
+
+// addSat is t+d in Unix nanoseconds, saturating at the largest time instead of wrapping around.
+func addSat(t int64, d time.Duration) int64 {
+	if d > 0 && t > math.MaxInt64-int64(d) {
+		return math.MaxInt64
+	}
+	return t + int64(d)
 }
 
 // Next returns the window's first activation strictly after t (the zero time when there is none within five
@@ -136,6 +247,7 @@ func parseWindow(part string) (w Window, problem string) {
 	}
 	sched.Location = w.Location
 	w.sched = sched
+	w.span = &span{}
 	// An expression that never matches (0 0 31 2 *) would make every evaluation search five years of days for
 	// nothing: it is a mistake, say so now. Every valid date matches within eight years (29 February).
 	if ref := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC); sched.Next(ref).IsZero() && sched.Next(ref.AddDate(4, 0, 0)).IsZero() {

@@ -107,6 +107,9 @@ func (s *Server) answer(r *http.Request, body []byte, bodyErr error, failWith in
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	status, v := s.route(r, body, bodyErr, failWith)
+	if status == http.StatusTooManyRequests {
+		s.answered429++
+	}
 	s.refill()
 	return answer{status: status, body: v, remaining: s.remaining()}
 }

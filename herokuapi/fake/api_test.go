@@ -440,6 +440,26 @@ func TestPoolDrainsAndRefills(t *testing.T) {
 	}
 }
 
+// TestTooManyRequestsCounts: every 429 the API answers is counted, for an empty pool or injected, and the count
+// survives what the request log does not (ClearRequests, KeepRequests).
+func TestTooManyRequestsCounts(t *testing.T) {
+	e := newEnv(t, fake.Options{Pool: 100, RefillPerMinute: 60, KeepRequests: 2})
+	e.srv.SetPool(1)
+	e.get(t, "/apps/shop/formation") // the last token
+	for range 3 {
+		checkError(t, e.get(t, "/apps/shop/formation"), 429, "rate_limit", "")
+	}
+	e.get(t, "/account/rate-limits") // takes no token, never a 429
+	e.srv.ClearRequests()
+	e.srv.SetPool(5)
+	e.srv.Fail(429, 1)
+	checkError(t, e.get(t, "/apps/shop/formation"), 429, "rate_limit", "")
+	e.get(t, "/apps/shop/formation")
+	if got := e.srv.TooManyRequests(); got != 4 {
+		t.Errorf("TooManyRequests() = %d, want 4 (3 for the empty pool, 1 injected)", got)
+	}
+}
+
 func TestDefaultPool(t *testing.T) {
 	srv := fake.New(fake.Options{Now: newClock().Now})
 	if got := srv.Pool(); got != fake.DefaultPool {

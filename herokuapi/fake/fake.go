@@ -130,14 +130,15 @@ type Server struct {
 	accountID string
 	created   time.Time
 
-	mu       sync.Mutex
-	apps     []*appState
-	tokens   float64   // tokens in the pool, fractional while refilling
-	refilled time.Time // when tokens was last brought up to date
-	auths    map[string]authorization
-	sizeIDs  map[string]string // dyno_size id (lower case) to name, for every size ever answered with
-	faults   faults
-	requests []Request // oldest first, at most opts.KeepRequests
+	mu          sync.Mutex
+	apps        []*appState
+	tokens      float64   // tokens in the pool, fractional while refilling
+	refilled    time.Time // when tokens was last brought up to date
+	auths       map[string]authorization
+	sizeIDs     map[string]string // dyno_size id (lower case) to name, for every size ever answered with
+	faults      faults
+	requests    []Request // oldest first, at most opts.KeepRequests
+	answered429 int       // 429s answered since New; unlike requests, never cut or cleared
 }
 
 type appState struct {
@@ -315,6 +316,15 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.requests)
+}
+
+// TooManyRequests returns how many 429s the API has answered since New, for an empty pool or injected (Fail):
+// what a benchmark of the client's limiter must keep at 0. Unlike Requests, the count is neither cut at
+// Options.KeepRequests nor cleared.
+func (s *Server) TooManyRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.answered429
 }
 
 // ClearRequests empties the request log, so that a test can look at what one step sent.
