@@ -27,16 +27,21 @@ func celeryKind() kind {
 			if err != nil {
 				return nil, err
 			}
-			var keys []string
-			for _, q := range s.Queues {
-				keys = append(keys, q)
-				for pri := 1; pri <= 9; pri++ {
-					keys = append(keys, q+celeryPrioritySep+strconv.Itoa(pri))
-				}
-			}
-			return &celery{client: client, keys: keys}, nil
+			return &celery{client: client, keys: celeryKeys(s.Queues)}, nil
 		},
 	}
+}
+
+// celeryKeys names the lists of the queues: each queue's own and its priority lists.
+func celeryKeys(queues []string) []string {
+	var keys []string
+	for _, q := range queues {
+		keys = append(keys, q)
+		for pri := 1; pri <= 9; pri++ {
+			keys = append(keys, q+celeryPrioritySep+strconv.Itoa(pri))
+		}
+	}
+	return keys
 }
 
 type celery struct {

@@ -112,15 +112,24 @@ func (s *hirefire) Read(ctx context.Context) (Reading, error) {
 	if resp.StatusCode != http.StatusOK {
 		return Reading{}, fmt.Errorf("HTTP %s: expected 200 with a HireFire info payload; body starts %.120q", resp.Status, body)
 	}
+	v, err := hirefireValue(body, s.name)
+	if err != nil {
+		return Reading{}, err
+	}
+	return Reading{Value: v, At: at}, nil
+}
+
+// hirefireValue reads the entry named name from an info payload.
+func hirefireValue(body []byte, name string) (float64, error) {
 	var entries []hirefireEntry
 	if err := json.Unmarshal(body, &entries); err != nil {
-		return Reading{}, fmt.Errorf("answer is not a HireFire info payload ([{\"name\":…,\"value\":…}]): %w", err)
+		return 0, fmt.Errorf("answer is not a HireFire info payload ([{\"name\":…,\"value\":…}]): %w", err)
 	}
 	var found []hirefireEntry
 	var names []string
 	for _, e := range entries {
 		names = append(names, strconv.Quote(e.Name))
-		if e.Name == s.name {
+		if e.Name == name {
 			found = append(found, e)
 		}
 	}
@@ -129,23 +138,23 @@ func (s *hirefire) Read(ctx context.Context) (Reading, error) {
 		if len(names) > 20 {
 			names = append(names[:20], "…")
 		}
-		return Reading{}, fmt.Errorf("no entry named %q: the payload has %s", s.name, orNothing(strings.Join(names, ", ")))
+		return 0, fmt.Errorf("no entry named %q: the payload has %s", name, orNothing(strings.Join(names, ", ")))
 	case 1:
 	default:
-		return Reading{}, fmt.Errorf("%d entries named %q: expected one", len(found), s.name)
+		return 0, fmt.Errorf("%d entries named %q: expected one", len(found), name)
 	}
 	field, raw := "value", found[0].Value
 	if len(raw) == 0 {
 		field, raw = "quantity", found[0].Quantity
 	}
 	if len(raw) == 0 {
-		return Reading{}, fmt.Errorf("entry %q has neither value nor quantity", s.name)
+		return 0, fmt.Errorf("entry %q has neither value nor quantity", name)
 	}
 	v, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil || v < 0 {
-		return Reading{}, fmt.Errorf("entry %q has %s %.40s: expected a number ≥ 0", s.name, field, raw)
+		return 0, fmt.Errorf("entry %q has %s %.40s: expected a number ≥ 0", name, field, raw)
 	}
-	return Reading{Value: v, At: at}, nil
+	return v, nil
 }
 
 func orNothing(s string) string {

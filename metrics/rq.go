@@ -115,23 +115,32 @@ func (s *rq) runningJobs(ctx context.Context) ([]Job, error) {
 		if err != nil {
 			return nil, redisError(err)
 		}
-		started, origin, description := rqField(vals, 0), rqField(vals, 1), rqField(vals, 2)
-		if started == "" {
-			continue // the job ended (or its hash expired) between the two reads
-		}
-		t, err := time.Parse(time.RFC3339Nano, started)
+		j, ok, err := rqRunningJob(b.worker, b.id, vals)
 		if err != nil {
-			return nil, fmt.Errorf("rq:job:%s (run by worker %s) has started_at %.40q: expected RQ's UTC format 2006-01-02T15:04:05.000000Z", b.id, b.worker, started)
+			return nil, err
 		}
-		// The description is the call with its arguments, which may be anything (an address, a token): only the
-		// function's name is kept.
-		function, _, _ := strings.Cut(description, "(")
-		j := Job{Worker: b.worker, Started: t, Class: truncate(function, 80), Queue: origin}
-		if keepRunning(j, s.queues) {
+		if ok && keepRunning(j, s.queues) {
 			jobs = append(jobs, j)
 		}
 	}
 	return jobs, nil
+}
+
+// rqRunningJob reads the job a worker runs from its hash's started_at, origin and description (an HMGET's values);
+// ok is false when the job ended (or its hash expired) between the two reads.
+func rqRunningJob(worker, id string, vals []any) (j Job, ok bool, err error) {
+	started, origin, description := rqField(vals, 0), rqField(vals, 1), rqField(vals, 2)
+	if started == "" {
+		return Job{}, false, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, started)
+	if err != nil {
+		return Job{}, false, fmt.Errorf("rq:job:%s (run by worker %s) has started_at %.40q: expected RQ's UTC format 2006-01-02T15:04:05.000000Z", id, worker, started)
+	}
+	// The description is the call with its arguments, which may be anything (an address, a token): only the
+	// function's name is kept.
+	function, _, _ := strings.Cut(description, "(")
+	return Job{Worker: worker, Started: t, Class: truncate(function, 80), Queue: origin}, true, nil
 }
 
 // rqField is the i-th value of an HMGET as a string ("" for a missing field).

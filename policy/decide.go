@@ -109,7 +109,7 @@ type Decision struct {
 
 	Value     float64 // the reading as given
 	Target    float64 // what the value is compared with: TARGET, UP_ABOVE (step) or PER_DYNO (ratio)
-	ReadingOK bool    // false when the reading failed, was missing, negative, NaN or infinite
+	ReadingOK bool    // false when the reading failed, was missing, negative, NaN or infinite, or the mode is unknown
 	Failures  int     // failed readings in a row, this one included
 
 	Recommendation int           // the mode's recommendation, before stabilization, cooldowns, steps and bounds (Current for a failed reading)
@@ -147,12 +147,16 @@ func Decide(p *Policy, st *State, in Input) Decision {
 func decide(p *Policy, st *State, in Input) Decision {
 	cur := min(max(in.Current, 0), MaxQuantity)
 	b := p.effectiveBounds(in.Now, st.limit(p, in.Size))
+	mode := p.Mode.rules() // nil for a hand-built Policy whose Mode is none: no reading can be read against it
 	d := Decision{
 		Policy: p, Now: in.Now, Size: in.Size,
 		Current: cur, Min: b.min, Max: b.max, MinBy: b.minBy, MaxBy: b.maxBy,
 		MinWindow: b.minWindow, MaxWindow: b.maxWindow, SizeLimit: b.limit,
-		Value: in.Value, Target: p.reference(), Failures: st.failures,
+		Value: in.Value, Failures: st.failures,
 		Recommendation: cur, Stabilized: cur,
+	}
+	if mode != nil {
+		d.Target = mode.reference(p)
 	}
 	if !p.Enabled {
 		return d.finish(cur, ReasonDisabled)
@@ -160,7 +164,8 @@ func decide(p *Policy, st *State, in Input) Decision {
 
 	// A negative value cannot be a latency, a size or a rate: a broken query or exporter, to be held on like any
 	// failed reading, never a reason to scale down (metrics refuses it already; this is the second line).
-	d.ReadingOK = in.ReadingOK && in.Value >= 0 && !math.IsInf(in.Value, 0) // NaN is not >= 0
+	// An unknown mode (Parse refuses one) makes every reading unusable the same way.
+	d.ReadingOK = in.ReadingOK && in.Value >= 0 && !math.IsInf(in.Value, 0) && mode != nil // NaN is not >= 0
 	if !d.ReadingOK {
 		d.Failures = st.failed()
 		want, reason := cur, ReasonReadingFailed
@@ -179,7 +184,7 @@ func decide(p *Policy, st *State, in Input) Decision {
 	st.failures = 0
 	d.Failures = 0
 
-	rec, reason := p.recommend(cur, in.Value)
+	rec, reason := recommend(mode, p, cur, in.Value)
 	d.Recommendation = rec
 
 	// Stabilization (HPA): up only to the lowest, down only to the highest recommendation of the window.
@@ -343,83 +348,6 @@ func (b bounds) clamp(want, cur int) (int, Reason) {
 	return want, ""
 }
 
-// reference is what readings are compared with in this policy's mode.
-func (p *Policy) reference() float64 {
-	switch p.Mode {
-	case ModeStep:
-		return p.UpAbove
-	case ModeRatio:
-		return p.PerDyno
-	default:
-		return p.Target
-	}
-}
-
-// recommend is the mode's recommendation for a finite value >= 0.
-func (p *Policy) recommend(cur int, value float64) (int, Reason) {
-	if cur == 0 {
-		if !(value > p.Activation) {
-			return 0, ReasonBelowActivation
-		}
-		switch p.Mode {
-		case ModeStep:
-			return clampStep(p.UpBy), ReasonActivation
-		case ModeRatio:
-			if n, ok := p.ratio(value); ok {
-				return max(n, 1), ReasonActivation
-			}
-			return 1, ReasonActivation
-		default:
-			return min(max(p.Min, 1), MaxQuantity), ReasonActivation
-		}
-	}
-	switch p.Mode {
-	case ModeStep:
-		switch {
-		case value > p.UpAbove:
-			return min(cur+clampStep(p.UpBy), MaxQuantity), ReasonAboveThreshold
-		case value < p.DownBelow:
-			return max(cur-clampStep(p.DownBy), 0), ReasonBelowThreshold
-		default:
-			return cur, ReasonWithinThresholds
-		}
-	case ModeRatio:
-		if n, ok := p.ratio(value); ok {
-			return n, ReasonRatio
-		}
-		return cur, ReasonRatio
-	default:
-		if !(p.Target > 0) {
-			return cur, ReasonWithinTolerance
-		}
-		r := value / p.Target
-		switch {
-		case r > 1+p.Tolerance:
-			n, _ := ceilQuantity(float64(cur)*r, 1)
-			return max(n, cur), ReasonAboveTarget
-		case r < 1-p.Tolerance:
-			n, _ := ceilQuantity(float64(cur)*r, 1)
-			return min(n, cur), ReasonBelowTarget
-		default:
-			return cur, ReasonWithinTolerance
-		}
-	}
-}
-
-// ratio is ratio mode's quantity for a finite value >= 0: ceil(R + Safety*sqrt(R)) with R = value/PerDyno, the
-// square-root staffing rule of queueing theory (Halfin and Whitt): the dynos the load keeps busy, plus a headroom
-// that shrinks relative to the load as it grows, which keeps the chance of queueing about the same at any size.
-func (p *Policy) ratio(value float64) (int, bool) {
-	if !(p.PerDyno > 0) {
-		return 0, false
-	}
-	r := value / p.PerDyno
-	if p.Safety > 0 && r > 0 && r < MaxQuantity {
-		r += p.Safety * math.Sqrt(r)
-	}
-	return ceilQuantity(r, 1)
-}
-
 // ceilQuantity is ceil(num/den) as a quantity, clamped to [0, MaxQuantity] in floating point before converting so
 // that no value overflows; ok is false when den is not positive. A relative epsilon keeps 3×0.3/0.3 from
 // becoming 4 through rounding.
@@ -436,6 +364,3 @@ func ceilQuantity(num, den float64) (int, bool) {
 	}
 	return int(math.Ceil(x * (1 - 1e-12))), true
 }
-
-// clampStep keeps a step-mode jump within [1, MaxQuantity] whatever a hand-built Policy says.
-func clampStep(n int) int { return min(max(n, 1), MaxQuantity) }

@@ -17,6 +17,9 @@
 //     ceil(R + SAFETY*sqrt(R)) where R = value / PER_DYNO: the square-root staffing rule, for a request rate read
 //     against a dyno's full capacity.
 //
+// Each mode's rules (its recommendation, reference, explanation and required settings) are in mode.go, in one
+// table that Decide, Explain and Parse consult: nothing else switches on the mode.
+//
 // In every mode, from zero dynos a value must exceed ACTIVATION before anything but the bounds moves the quantity
 // (KEDA's activation); step and ratio then recommend at least one dyno. Going back to zero is the mode's own
 // business (a value of 0 in target and ratio mode, DOWN_BELOW in step mode), which gives hysteresis around zero.

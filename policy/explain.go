@@ -132,7 +132,11 @@ func (d Decision) explainForced(b *strings.Builder) {
 
 func (d Decision) explainFailed(b *strings.Builder) {
 	p := d.Policy
-	b.WriteString("the reading failed")
+	if p.Mode.rules() == nil {
+		fmt.Fprintf(b, "MODE=%q is not a mode (%s), so no reading can be used", p.Mode, modeNames())
+	} else {
+		b.WriteString("the reading failed")
+	}
 	if d.Value < 0 {
 		fmt.Fprintf(b, " (it was %s, and no reading can be negative)", formatAmount(d.Value, p.Seconds))
 	}
@@ -158,30 +162,18 @@ func (d Decision) explainFailed(b *strings.Builder) {
 func (d Decision) explainMode(b *strings.Builder) {
 	p := d.Policy
 	v := formatAmount(d.Value, p.Seconds)
-	_, mr := p.recommend(d.Current, max(d.Value, 0))
-	switch mr {
+	mode := p.Mode.rules()
+	if mode == nil { // never with ReadingOK, so never explained
+		fmt.Fprintf(b, "value %s", v)
+		return
+	}
+	switch _, mr := recommend(mode, p, d.Current, max(d.Value, 0)); mr {
 	case ReasonActivation:
 		fmt.Fprintf(b, "value %s is above ACTIVATION=%s at zero dynos", v, formatAmount(p.Activation, p.Seconds))
 	case ReasonBelowActivation:
 		fmt.Fprintf(b, "value %s is not above ACTIVATION=%s at zero dynos", v, formatAmount(p.Activation, p.Seconds))
-	case ReasonAboveTarget, ReasonBelowTarget:
-		fmt.Fprintf(b, "value %s is %sx the %s target", v, ratio(d.Value, p.Target), formatAmount(p.Target, p.Seconds))
-	case ReasonWithinTolerance:
-		fmt.Fprintf(b, "value %s is %sx the %s target, within ±%g%%", v, ratio(d.Value, p.Target), formatAmount(p.Target, p.Seconds), p.Tolerance*100)
-	case ReasonAboveThreshold:
-		fmt.Fprintf(b, "value %s is above UP_ABOVE=%s (UP_BY=%d)", v, formatAmount(p.UpAbove, p.Seconds), p.UpBy)
-	case ReasonBelowThreshold:
-		fmt.Fprintf(b, "value %s is below DOWN_BELOW=%s (DOWN_BY=%d)", v, formatAmount(p.DownBelow, p.Seconds), p.DownBy)
-	case ReasonWithinThresholds:
-		fmt.Fprintf(b, "value %s is between DOWN_BELOW=%s and UP_ABOVE=%s", v, formatAmount(p.DownBelow, p.Seconds), formatAmount(p.UpAbove, p.Seconds))
-	case ReasonRatio:
-		if p.Safety > 0 {
-			fmt.Fprintf(b, "value %s at PER_DYNO=%s with SAFETY=%g needs %d", v, formatAmount(p.PerDyno, p.Seconds), p.Safety, d.Recommendation)
-		} else {
-			fmt.Fprintf(b, "value %s at PER_DYNO=%s needs %d", v, formatAmount(p.PerDyno, p.Seconds), d.Recommendation)
-		}
 	default:
-		fmt.Fprintf(b, "value %s", v)
+		mode.explain(b, &d, mr, v)
 	}
 }
 

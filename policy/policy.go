@@ -6,10 +6,11 @@ import (
 	"github.com/dynopilot/dynopilot/dynosize"
 )
 
-// Mode is how a policy turns a reading into a recommended quantity.
+// Mode is how a policy turns a reading into a recommended quantity. What each mode does is in one place, its rules
+// in mode.go: a new mode is a constant here and a line in that file's table (see the comment at its top).
 type Mode string
 
-// The modes a policy can be in (MODE).
+// The modes a policy can be in (MODE); Modes lists them.
 const (
 	ModeTarget Mode = "target" // hold the value at TARGET: ceil(current × value / TARGET), HPA's rule
 	ModeStep   Mode = "step"   // up by UP_BY above UP_ABOVE, down by DOWN_BY below DOWN_BELOW

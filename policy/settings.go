@@ -102,25 +102,21 @@ func (s Settings) Parse() (*Policy, error) {
 		errs.Add(setting.Errorf("MIN", s.Min, "at most MAX (%d)", p.Max))
 	}
 
-	switch m := Mode(strings.ToLower(strings.TrimSpace(s.Mode))); m {
-	case ModeTarget, ModeStep, ModeRatio:
-		p.Mode = m
-	default:
-		errs.Add(setting.Errorf("MODE", s.Mode, "one of %s, %s, %s", ModeTarget, ModeStep, ModeRatio))
+	mode := Mode(strings.ToLower(strings.TrimSpace(s.Mode)))
+	rules := mode.rules()
+	if rules != nil {
+		p.Mode = mode
+	} else {
+		errs.Add(setting.Errorf("MODE", s.Mode, "one of %s", modeNames()))
 	}
 
 	// Thresholds are checked for syntax whatever the mode (a typo is a typo, and POLICY_DEFAULT_ may set them for
-	// policies of other modes); they are required only by the mode that uses them.
-	var targetOK, upOK, downOK, perOK bool
-	var secs bool
-	p.Target, targetOK, secs = amount(&errs, "TARGET", s.Target)
-	p.Seconds = p.Seconds || (p.Mode == ModeTarget && secs)
-	p.UpAbove, upOK, secs = amount(&errs, "UP_ABOVE", s.UpAbove)
-	p.Seconds = p.Seconds || (p.Mode == ModeStep && secs)
-	p.DownBelow, downOK, secs = amount(&errs, "DOWN_BELOW", s.DownBelow)
-	p.Seconds = p.Seconds || (p.Mode == ModeStep && secs)
-	p.PerDyno, perOK, secs = amount(&errs, "PER_DYNO", s.PerDyno)
-	p.Seconds = p.Seconds || (p.Mode == ModeRatio && secs)
+	// policies of other modes); the mode says which it requires (modeRules.validate).
+	var t thresholds
+	p.Target, t.target = parseThreshold(&errs, "TARGET", s.Target)
+	p.UpAbove, t.upAbove = parseThreshold(&errs, "UP_ABOVE", s.UpAbove)
+	p.DownBelow, t.downBelow = parseThreshold(&errs, "DOWN_BELOW", s.DownBelow)
+	p.PerDyno, t.perDyno = parseThreshold(&errs, "PER_DYNO", s.PerDyno)
 
 	if strings.TrimSpace(s.Safety) == "" {
 		p.Safety = 0 // optional: plain ratio
@@ -139,29 +135,8 @@ func (s Settings) Parse() (*Policy, error) {
 		p.DownBy = 1
 	}
 
-	switch p.Mode {
-	case ModeTarget:
-		if strings.TrimSpace(s.Target) == "" {
-			errs.Add(setting.Errorf("TARGET", s.Target, "the value to hold in target mode: a number > 0, or a duration such as 250ms (required)"))
-		} else if targetOK && p.Target <= 0 {
-			errs.Add(setting.Errorf("TARGET", s.Target, "a number > 0, or a duration > 0 such as 250ms"))
-		}
-	case ModeStep:
-		if strings.TrimSpace(s.UpAbove) == "" {
-			errs.Add(setting.Errorf("UP_ABOVE", s.UpAbove, "the value above which step mode scales up (required)"))
-		}
-		if strings.TrimSpace(s.DownBelow) == "" {
-			errs.Add(setting.Errorf("DOWN_BELOW", s.DownBelow, "the value below which step mode scales down (required)"))
-		}
-		if upOK && downOK && strings.TrimSpace(s.UpAbove) != "" && strings.TrimSpace(s.DownBelow) != "" && p.DownBelow >= p.UpAbove {
-			errs.Add(setting.Errorf("DOWN_BELOW", s.DownBelow, "less than UP_ABOVE (%s), so that the quantity holds between them", s.UpAbove))
-		}
-	case ModeRatio:
-		if strings.TrimSpace(s.PerDyno) == "" {
-			errs.Add(setting.Errorf("PER_DYNO", s.PerDyno, "the amount one dyno handles in ratio mode: a number > 0 (required)"))
-		} else if perOK && p.PerDyno <= 0 {
-			errs.Add(setting.Errorf("PER_DYNO", s.PerDyno, "a number > 0"))
-		}
+	if rules != nil {
+		p.Seconds = rules.validate(p, t, &errs)
 	}
 
 	if a, ok, _ := amount(&errs, "ACTIVATION", s.Activation); ok {
@@ -261,6 +236,12 @@ func amount(errs *setting.List, name, raw string) (v float64, ok, seconds bool) 
 	}
 	errs.Add(setting.Errorf(name, raw, "a number, or a duration such as 250ms (read as seconds)"))
 	return 0, false, false
+}
+
+// parseThreshold parses a threshold setting with amount and says how it was written.
+func parseThreshold(errs *setting.List, name, raw string) (float64, threshold) {
+	v, ok, seconds := amount(errs, name, raw)
+	return v, threshold{raw: raw, set: strings.TrimSpace(raw) != "", ok: ok, seconds: seconds}
 }
 
 // fraction parses a number in [0, 1).
