@@ -20,10 +20,10 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/robfig/cron/v3"
 
+	"github.com/dynopilot/dynopilot/internal/setting"
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/notify"
 	"github.com/dynopilot/dynopilot/policy"
-	"github.com/dynopilot/dynopilot/setting"
 )
 
 // DefaultListen is where HTTP is served when neither DYNOPILOT_LISTEN nor PORT is set.

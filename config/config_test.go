@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/dynopilot/dynopilot/config"
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 func load(t *testing.T, env ...string) (*config.Config, []string) {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // checkGlobal validates what the types alone do not.

@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // clientName is how dynopilot introduces itself to Redis (CLIENT LIST), PostgreSQL (application_name) and RabbitMQ

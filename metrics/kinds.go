@@ -3,7 +3,7 @@ package metrics
 import (
 	"slices"
 
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // The kinds of source, as users write them in SOURCE.

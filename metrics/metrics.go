@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // Reading is one value read from a source. Latencies are in seconds, sizes in jobs or messages.

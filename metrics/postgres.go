@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"

@@ -1,6 +1,6 @@
 package metrics
 
-import "github.com/dynopilot/dynopilot/setting"
+import "github.com/dynopilot/dynopilot/internal/setting"
 
 // Redact returns rawURL as it may be shown in errors, logs and `dynopilot check`: with its userinfo, the values of
 // its query parameters whose name says they are secret, its fragment and the token of a HireFire path

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // DefaultTimeout limits one reading when TIMEOUT is unset.

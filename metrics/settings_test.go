@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/dynopilot/dynopilot/internal/setting"
 	"github.com/dynopilot/dynopilot/metrics"
-	"github.com/dynopilot/dynopilot/setting"
 )
 
 var defaults = metrics.Defaults{

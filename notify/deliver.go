@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynopilot/dynopilot/event"
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // Retry bounds the delivery of one message: a notification is worth a few tries, not a queue that grows behind a

@@ -11,7 +11,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/dynopilot/dynopilot/event"
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // The default event lists. A webhook is read by machines, which want every scale event to keep their own record;

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/dynopilot/dynopilot/event"
+	"github.com/dynopilot/dynopilot/internal/setting"
 	"github.com/dynopilot/dynopilot/notify"
-	"github.com/dynopilot/dynopilot/setting"
 )
 
 const slackURL = "https://hooks.slack.com/services/T0123ABCD/B0456EFGH/Xy9sEcReTtOkEn0123456789"

@@ -71,7 +71,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // DefaultLockKey is the advisory lock every instance campaigns for unless Options.LockKey says otherwise: the first

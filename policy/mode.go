@@ -5,7 +5,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // Everything a mode means is in this file: a mode is a Mode constant (policy.go), a type implementing modeRules

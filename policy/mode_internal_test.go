@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // The tests here make a new mode fail loudly when it is not complete: see the comment at the top of mode.go.

@@ -3,7 +3,7 @@ package policy
 import (
 	"time"
 
-	"github.com/dynopilot/dynopilot/dynosize"
+	"github.com/dynopilot/dynopilot/internal/dynosize"
 )
 
 // Mode is how a policy turns a reading into a recommended quantity. What each mode does is in one place, its rules

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynopilot/dynopilot/internal/setting"
 	"github.com/dynopilot/dynopilot/policy"
-	"github.com/dynopilot/dynopilot/setting"
 )
 
 func TestParseScheduleValid(t *testing.T) {

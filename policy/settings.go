@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // MaxQuantity is the largest quantity the engine ever works with: far above any Heroku limit (100 per process

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynopilot/dynopilot/internal/setting"
 	"github.com/dynopilot/dynopilot/policy"
-	"github.com/dynopilot/dynopilot/setting"
 )
 
 // TestParseDefaults: the tags carry the defaults (the spec's, but UP_COOLDOWN and DOWN_STABILIZATION), so a policy naming only what is required gets them.

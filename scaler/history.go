@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dynopilot/dynopilot/chart"
 	"github.com/dynopilot/dynopilot/event"
+	"github.com/dynopilot/dynopilot/internal/chart"
 )
 
 // History sizes: what the status page shows of each policy. Six hours of one-minute buckets is what a person asks

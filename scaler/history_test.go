@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dynopilot/dynopilot/chart"
 	"github.com/dynopilot/dynopilot/event"
+	"github.com/dynopilot/dynopilot/internal/chart"
 	"github.com/dynopilot/dynopilot/scaler"
 )
 

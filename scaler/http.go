@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/dynopilot/dynopilot/chart"
+	"github.com/dynopilot/dynopilot/internal/chart"
 )
 
 // Handler serves /metrics, /healthz, /readyz, /api/policies and the status page at /.

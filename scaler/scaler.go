@@ -22,9 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
-	"github.com/dynopilot/dynopilot/dynosize"
 	"github.com/dynopilot/dynopilot/event"
 	"github.com/dynopilot/dynopilot/herokuapi"
+	"github.com/dynopilot/dynopilot/internal/dynosize"
 	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/policy"

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dynopilot/dynopilot/chart"
+	"github.com/dynopilot/dynopilot/internal/chart"
 )
 
 // Chart layout: two columns (dynopilot, the best anchor) of three panels sharing their time axis and, across

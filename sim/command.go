@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dynopilot/dynopilot/dynosize"
+	"github.com/dynopilot/dynopilot/internal/dynosize"
 )
 
 // ContenderNames returns the contenders `dynopilot simulate` can run, in the order they are reported.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 	"github.com/dynopilot/dynopilot/sim"
 )
 

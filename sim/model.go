@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/dynopilot/dynopilot/dynosize"
+	"github.com/dynopilot/dynopilot/internal/dynosize"
 )
 
 // Model describes the app whose dynos are simulated: how much one dyno serves, how long a request takes, how long a

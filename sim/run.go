@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dynopilot/dynopilot/dynosize"
+	"github.com/dynopilot/dynopilot/internal/dynosize"
 	"github.com/dynopilot/dynopilot/policy"
 )
 

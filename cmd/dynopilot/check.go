@@ -19,13 +19,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dynopilot/dynopilot/config"
-	"github.com/dynopilot/dynopilot/dynosize"
 	"github.com/dynopilot/dynopilot/herokuapi"
+	"github.com/dynopilot/dynopilot/internal/dynosize"
+	"github.com/dynopilot/dynopilot/internal/setting"
 	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/pgstate"
 	"github.com/dynopilot/dynopilot/scaler"
-	"github.com/dynopilot/dynopilot/setting"
 )
 
 // checkReport is what `dynopilot check` finds; --json prints it as is.

@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynopilot/dynopilot/config"
-	"github.com/dynopilot/dynopilot/demo"
 	"github.com/dynopilot/dynopilot/herokuapi/fake"
+	"github.com/dynopilot/dynopilot/internal/demo"
 	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/scaler"

@@ -16,11 +16,11 @@ import (
 
 	"github.com/dynopilot/dynopilot/config"
 	"github.com/dynopilot/dynopilot/herokuapi"
+	"github.com/dynopilot/dynopilot/internal/setting"
 	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/pgstate"
 	"github.com/dynopilot/dynopilot/scaler"
-	"github.com/dynopilot/dynopilot/setting"
 )
 
 // shutdownGrace bounds everything after SIGTERM; Heroku kills the dyno 30 seconds after it.

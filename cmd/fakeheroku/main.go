@@ -33,7 +33,7 @@ import (
 	"time"
 
 	"github.com/dynopilot/dynopilot/herokuapi/fake"
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // TokenEnv is read for the token when -token is not given, so that it need not appear in a process listing.

@@ -52,7 +52,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/dynopilot/dynopilot/dynosize"
+	"github.com/dynopilot/dynopilot/internal/dynosize"
 )
 
 // Defaults applied by New to zero Options fields.

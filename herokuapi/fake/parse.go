@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dynopilot/dynopilot/dynosize"
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/dynosize"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 // AppFlag is the name ParseApp's errors give the setting: fakeheroku's -app flag.

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/dynopilot/dynopilot/herokuapi/fake"
-	"github.com/dynopilot/dynopilot/setting"
+	"github.com/dynopilot/dynopilot/internal/setting"
 )
 
 func TestParseApp(t *testing.T) {

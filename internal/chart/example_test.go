@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/dynopilot/dynopilot/chart"
+	"github.com/dynopilot/dynopilot/internal/chart"
 )
 
 // The status page's chart for one policy: the reading against its target above, the dynos within their bounds

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dynopilot/dynopilot/chart"
+	"github.com/dynopilot/dynopilot/internal/chart"
 )
 
 // Golden files are rewritten with CHART_UPDATE=1 go test ./chart/; look at them in a browser before committing.

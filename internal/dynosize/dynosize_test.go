@@ -3,7 +3,7 @@ package dynosize_test
 import (
 	"testing"
 
-	"github.com/dynopilot/dynopilot/dynosize"
+	"github.com/dynopilot/dynopilot/internal/dynosize"
 )
 
 func TestLimitsFollowHerokusDefaults(t *testing.T) {
