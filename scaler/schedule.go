@@ -47,6 +47,15 @@ func slotOffset(app string, every time.Duration) time.Duration {
 	return time.Duration(nameHash(app)%phases) * (every / phases)
 }
 
+// refreshOffset is the app's phase within a formation refresh interval: any instant of it, chosen by a hash of
+// the app's name.
+func refreshOffset(app string, interval time.Duration) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	return time.Duration(nameHash(app) % uint64(interval))
+}
+
 // nameHash is a stable hash of an app's name (as Heroku compares them, without case): the same on every start,
 // unlike hash/maphash, whose seed changes with each process.
 func nameHash(app string) uint64 {

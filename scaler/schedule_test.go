@@ -1,11 +1,15 @@
 package scaler
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/dynopilot/dynopilot/herokuapi"
 )
 
 // anInstant is where the tests' clocks start: not on a whole second, as a real clock is not.
@@ -98,5 +102,105 @@ func TestNextAtIsStrictlyAfterAndOnThePhase(t *testing.T) {
 	before := time.Unix(-25, 0) // before the epoch, where integer division truncates toward zero
 	if got := nextAt(before, every, phase); !got.Equal(time.Unix(-17, 0)) {
 		t.Errorf("before the epoch: %v, want %v", got, time.Unix(-17, 0))
+	}
+}
+
+// countingHeroku answers every formation read with the same formation and records when each app was read.
+type countingHeroku struct {
+	now func() time.Time
+
+	mu    sync.Mutex
+	reads map[string][]time.Time
+}
+
+func (h *countingHeroku) ListFormation(_ context.Context, app string) ([]herokuapi.Formation, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reads[app] = append(h.reads[app], h.now())
+	return []herokuapi.Formation{{Type: "web", Quantity: 2}}, nil
+}
+
+func (h *countingHeroku) UpdateFormation(context.Context, string, string, int) (herokuapi.Formation, error) {
+	return herokuapi.Formation{}, fmt.Errorf("not in this test")
+}
+
+func (h *countingHeroku) BatchUpdateFormation(context.Context, string, []herokuapi.FormationUpdate) ([]herokuapi.Formation, error) {
+	return nil, fmt.Errorf("not in this test")
+}
+
+func TestFormationRefreshesAreSpreadOverTheRefreshInterval(t *testing.T) {
+	start := anInstant()
+	const apps, refresh, tick = 500, 15 * time.Minute, 5 * time.Second
+	now := start
+	clock := func() time.Time { return now }
+	h := &countingHeroku{now: clock, reads: map[string][]time.Time{}}
+	c := newFormationCache(h, refresh, clock)
+	name := func(i int) string { return fmt.Sprintf("app-%04d", i) }
+	// Every app's group ticks every 5 seconds for three refresh intervals, all at the same instants (the worst case
+	// for the cache: the groups' own phases are left out).
+	for ; !now.After(start.Add(3 * refresh)); now = now.Add(tick) {
+		for i := range apps {
+			if _, err := c.get(context.Background(), name(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	perTick := map[time.Time]int{}
+	for i := range apps {
+		reads := h.reads[name(i)]
+		if len(reads) != 4 || !reads[0].Equal(start) { // at start, then once per interval
+			t.Fatalf("%s read at %v, want at start and then once in each of three intervals", name(i), reads)
+		}
+		for j, at := range reads[1:] {
+			perTick[at]++
+			if j > 0 && at.Sub(reads[j]) != refresh {
+				t.Errorf("%s: %v between two periodic reads, want %v", name(i), at.Sub(reads[j]), refresh)
+			}
+		}
+		if age := reads[1].Sub(reads[0]); age > refresh {
+			t.Errorf("%s: first refresh %v after start, want within %v", name(i), age, refresh)
+		}
+	}
+	// 1,500 periodic reads over 540 ticks: about 3 a tick, never the burst of all 500 apps.
+	for at, n := range perTick {
+		if n > 20 {
+			t.Errorf("%d formation reads at %v, want them spread over the interval", n, at)
+		}
+	}
+	if len(perTick) < 100 {
+		t.Errorf("refreshes at %d instants of the interval's 180 ticks, want them spread", len(perTick))
+	}
+}
+
+func TestAFreshReadLeavesThePhaseAndAFailedPatchForcesARead(t *testing.T) {
+	start := anInstant()
+	const refresh = time.Hour
+	now := start
+	clock := func() time.Time { return now }
+	h := &countingHeroku{now: clock, reads: map[string][]time.Time{}}
+	c := newFormationCache(h, refresh, clock)
+	ctx := context.Background()
+	c.get(ctx, "shop")
+	due := c.app("shop").due
+	now = now.Add(time.Second)
+	c.fresh(ctx, "shop") // before a PATCH
+	if got := c.app("shop").due; !got.Equal(due) {
+		t.Errorf("a fresh read moved the periodic read from %v to %v", due, got)
+	}
+	c.get(ctx, "shop")
+	if n := len(h.reads["shop"]); n != 2 {
+		t.Errorf("%d reads, want the first and the fresh one: the cache answers until the periodic read is due", n)
+	}
+	if err := c.patch(ctx, "shop", []herokuapi.FormationUpdate{{Type: "web", Quantity: 3}}); err == nil {
+		t.Fatal("the PATCH succeeded; this test needs one that fails")
+	}
+	c.get(ctx, "shop")
+	if n := len(h.reads["shop"]); n != 3 {
+		t.Errorf("%d reads, want a read after a PATCH whose outcome is unknown", n)
+	}
+	now = due
+	c.get(ctx, "shop")
+	if n := len(h.reads["shop"]); n != 4 {
+		t.Errorf("%d reads, want the periodic read at its phase", n)
 	}
 }
