@@ -31,6 +31,14 @@ func RefreshInterval(configured time.Duration, apps int, budgetPerHour float64) 
 
 // formationCache keeps each app's formation, read at most once per refresh interval and updated by every PATCH
 // answer, so that the many policies of an app cost one API call between them.
+//
+// Each app is re-read at its own instants: its phase (a hash of its name) after each multiple of the refresh
+// interval since the Unix epoch. Otherwise the formations read together on the first round would all expire
+// together, and every refresh of every app would go out in one burst (500 GETs every 15 minutes, 2,000 every
+// hour) rather than a steady trickle. The phase is stable, so no later event re-aligns the apps: not a restart,
+// not a load spike that scales them all in the same minute. A formation is never older than one refresh interval
+// (and a tick) when it is used, and a periodic read is made at most once per interval for each app, the rate the
+// budget plans for.
 type formationCache struct {
 	api      Heroku
 	interval time.Duration
@@ -41,10 +49,10 @@ type formationCache struct {
 }
 
 type appFormation struct {
-	mu      sync.Mutex // one read or PATCH of this app at a time
-	byType  map[string]herokuapi.Formation
-	fetched time.Time
-	err     error
+	mu     sync.Mutex // one read or PATCH of this app at a time
+	byType map[string]herokuapi.Formation
+	phase  time.Duration // the app's instant within the refresh interval
+	due    time.Time     // the next periodic read; zero: at the next tick
 }
 
 func newFormationCache(api Heroku, interval time.Duration, now func() time.Time) *formationCache {
@@ -57,30 +65,30 @@ func (c *formationCache) app(name string) *appFormation {
 	key := strings.ToLower(name)
 	a, ok := c.apps[key]
 	if !ok {
-		a = &appFormation{}
+		a = &appFormation{phase: refreshOffset(key, c.interval)}
 		c.apps[key] = a
 	}
 	return a
 }
 
-// get returns the app's formation, reading it when it is older than the refresh interval. A failed read keeps the
-// last good formation only for deciding whether to hold: the error is returned with it.
+// get returns the app's formation, reading it when its periodic read is due. A failed read keeps the last good
+// formation only for deciding whether to hold: the error is returned with it.
 func (c *formationCache) get(ctx context.Context, app string) (map[string]herokuapi.Formation, error) {
-	return c.read(ctx, app, c.interval)
+	return c.read(ctx, app, false)
 }
 
 // fresh reads the app's formation now, whatever the cache holds: what a decision to PATCH is checked against, since
-// a person (or another instance) may have scaled since the last refresh. The answer refreshes the cache, so it
-// takes the place of the next periodic read.
+// a person (or another instance) may have scaled since the last refresh. The answer refreshes the cache but leaves
+// the app's next periodic read where it was, at the app's phase.
 func (c *formationCache) fresh(ctx context.Context, app string) (map[string]herokuapi.Formation, error) {
-	return c.read(ctx, app, 0)
+	return c.read(ctx, app, true)
 }
 
-func (c *formationCache) read(ctx context.Context, app string, maxAge time.Duration) (map[string]herokuapi.Formation, error) {
+func (c *formationCache) read(ctx context.Context, app string, fresh bool) (map[string]herokuapi.Formation, error) {
 	a := c.app(app)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.byType != nil && c.now().Sub(a.fetched) < maxAge {
+	if !fresh && a.byType != nil && c.now().Before(a.due) {
 		return a.byType, nil
 	}
 	fs, err := c.api.ListFormation(ctx, app)
@@ -88,7 +96,9 @@ func (c *formationCache) read(ctx context.Context, app string, maxAge time.Durat
 		return a.byType, fmt.Errorf("reading formation of %s: %w", app, err)
 	}
 	a.byType = index(fs)
-	a.fetched = c.now()
+	if now := c.now(); !fresh || !now.Before(a.due) { // a fresh read made when the periodic one is due stands for it
+		a.due = nextAt(now, c.interval, a.phase)
+	}
 	return a.byType, nil
 }
 
@@ -108,7 +118,7 @@ func (c *formationCache) patch(ctx context.Context, app string, updates []heroku
 	}
 	if err != nil {
 		// The outcome is unknown (the PATCH may have landed): force the next tick to re-read the formation.
-		a.fetched = time.Time{}
+		a.due = time.Time{}
 		return err
 	}
 	if a.byType == nil {

@@ -379,11 +379,13 @@ func TestFormationIsReadOncePerRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 4; i++ { // 4 ticks in 45 seconds
+	// 5 ticks over 60s: the first reads the formation, and the app's refresh instant (its own phase of the minute,
+	// see formationCache) comes once in the minute after it.
+	for i := 0; i < 4; i++ {
 		s.EvaluateAll(context.Background())
 		w.clock.Advance(15 * time.Second)
 	}
-	s.EvaluateAll(context.Background()) // 60s: refresh due
+	s.EvaluateAll(context.Background())
 	if got := len(f.Requests()); got != 2 {
 		t.Errorf("%d formation reads in 5 ticks over 60s with a 1m refresh, want 2", got)
 	}

@@ -44,6 +44,12 @@ var urlRE = regexp.MustCompile(`(?:listening on |url=)(http://[0-9.:]+)`)
 // Start runs bin with args and env (nil: this process's) and waits up to 20 s for the URL it prints
 // ("listening on URL" or "url=URL").
 func Start(bin string, args, env []string) (*Process, error) {
+	return StartWithin(bin, args, env, 20*time.Second)
+}
+
+// StartWithin is Start waiting up to within for the URL: a daemon that loads thousands of policies first may take
+// longer than 20 s to listen.
+func StartWithin(bin string, args, env []string, within time.Duration) (*Process, error) {
 	p := &Process{Cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	if env != nil {
 		p.Cmd.Env = env
@@ -55,7 +61,9 @@ func Start(bin string, args, env []string) (*Process, error) {
 	}
 	go func() { p.Cmd.Wait(); w.Close(); close(p.done) }()
 	found := make(chan string, 1)
+	scanned := make(chan struct{}) // closed once all the program printed has been read: it has exited
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 		for sc.Scan() {
@@ -73,9 +81,16 @@ func Start(bin string, args, env []string) (*Process, error) {
 	select {
 	case p.URL = <-found:
 		return p, nil
-	case <-time.After(20 * time.Second):
+	case <-scanned:
+		select {
+		case p.URL = <-found: // printed, then exited: the caller finds out
+			return p, nil
+		default:
+			return nil, fmt.Errorf("%s exited before it printed a URL:\n%s", filepath.Base(bin), p.Output())
+		}
+	case <-time.After(within):
 		p.Stop()
-		return nil, fmt.Errorf("%s printed no URL within 20s:\n%s", filepath.Base(bin), p.Output())
+		return nil, fmt.Errorf("%s printed no URL within %s:\n%s", filepath.Base(bin), within, p.Output())
 	}
 }
 
