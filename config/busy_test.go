@@ -30,7 +30,7 @@ var (
 
 // busyLoad loads env, which must be valid, and returns its one policy, checking that the source is asked for the
 // running jobs exactly when the policy protects busy dynos.
-func busyLoad(t *testing.T, env []string) config.Policy {
+func busyLoad(t *testing.T, env []string) config.PolicyConfig {
 	t.Helper()
 	cfg, problems := load(t, env...)
 	if len(problems) > 0 {
@@ -40,9 +40,9 @@ func busyLoad(t *testing.T, env []string) config.Policy {
 		t.Fatalf("%d policies", len(cfg.Policies))
 	}
 	p := cfg.Policies[0]
-	if p.Source.Running != p.Policy.ProtectBusy {
+	if p.Source.Running != p.Rules.ProtectBusy {
 		t.Errorf("Source.Running = %v but ProtectBusy = %v: the source must read running jobs exactly when the policy protects busy dynos",
-			p.Source.Running, p.Policy.ProtectBusy)
+			p.Source.Running, p.Rules.ProtectBusy)
 	}
 	return p
 }
@@ -63,15 +63,15 @@ func TestProtectBusyDefaultsPerSource(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := busyLoad(t, busyPolicy(c.source))
-			if p.Policy.ProtectBusy != c.want {
-				t.Errorf("PROTECT_BUSY unset: ProtectBusy = %v, want %v", p.Policy.ProtectBusy, c.want)
+			if p.Rules.ProtectBusy != c.want {
+				t.Errorf("PROTECT_BUSY unset: ProtectBusy = %v, want %v", p.Rules.ProtectBusy, c.want)
 			}
-			if p.Policy.ProtectBusyMax != time.Hour {
-				t.Errorf("PROTECT_BUSY_MAX unset: %v, want 1h", p.Policy.ProtectBusyMax)
+			if p.Rules.ProtectBusyMax != time.Hour {
+				t.Errorf("PROTECT_BUSY_MAX unset: %v, want 1h", p.Rules.ProtectBusyMax)
 			}
 			// Set but empty is unset.
-			if p := busyLoad(t, busyPolicy(c.source, "POLICY_0_PROTECT_BUSY=")); p.Policy.ProtectBusy != c.want {
-				t.Errorf("PROTECT_BUSY empty: ProtectBusy = %v, want the default %v", p.Policy.ProtectBusy, c.want)
+			if p := busyLoad(t, busyPolicy(c.source, "POLICY_0_PROTECT_BUSY=")); p.Rules.ProtectBusy != c.want {
+				t.Errorf("PROTECT_BUSY empty: ProtectBusy = %v, want the default %v", p.Rules.ProtectBusy, c.want)
 			}
 		})
 	}
@@ -94,8 +94,8 @@ func TestProtectBusyAsSet(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := busyLoad(t, c.env)
-			if p.Policy.ProtectBusy != c.want || p.Policy.ProtectBusyMax != c.wantMax {
-				t.Errorf("ProtectBusy = %v, ProtectBusyMax = %v; want %v, %v", p.Policy.ProtectBusy, p.Policy.ProtectBusyMax, c.want, c.wantMax)
+			if p.Rules.ProtectBusy != c.want || p.Rules.ProtectBusyMax != c.wantMax {
+				t.Errorf("ProtectBusy = %v, ProtectBusyMax = %v; want %v, %v", p.Rules.ProtectBusy, p.Rules.ProtectBusyMax, c.want, c.wantMax)
 			}
 		})
 	}

@@ -70,10 +70,11 @@ func (g Global) ListenAddr() string {
 // Defaults returns the global source URLs that policies without SOURCE_URL use.
 func (g Global) Defaults() metrics.Defaults { return g.Sources }
 
-// Policy is one POLICY_<n>_… block, validated.
-type Policy struct {
+// PolicyConfig is one POLICY_<n>_… block, validated: the engine's rules, the source to read and the schedule. The
+// program turns it into a scaler.Managed by opening its source.
+type PolicyConfig struct {
 	Index    int
-	Policy   *policy.Policy
+	Rules   *policy.Policy
 	Source   metrics.Spec
 	Interval string        // a cron spec robfig/cron accepts, e.g. "@every 15s"
 	Every    time.Duration // the interval when given as a duration, else 0
@@ -84,20 +85,20 @@ type Policy struct {
 func (c *Config) DrainApps() []string {
 	var apps []string
 	for _, p := range c.Policies {
-		if p.Source.Kind == metrics.KindLogDrain && !slices.ContainsFunc(apps, func(a string) bool { return strings.EqualFold(a, p.Policy.App) }) {
-			apps = append(apps, p.Policy.App)
+		if p.Source.Kind == metrics.KindLogDrain && !slices.ContainsFunc(apps, func(a string) bool { return strings.EqualFold(a, p.Rules.App) }) {
+			apps = append(apps, p.Rules.App)
 		}
 	}
 	return apps
 }
 
 // Prefix returns the policy's variable prefix, e.g. "POLICY_0_".
-func (p Policy) Prefix() string { return fmt.Sprintf("POLICY_%d_", p.Index) }
+func (p PolicyConfig) Prefix() string { return fmt.Sprintf("POLICY_%d_", p.Index) }
 
 // Config is the whole configuration.
 type Config struct {
 	Global   Global
-	Policies []Policy
+	Policies []PolicyConfig
 }
 
 // policyVars is the part of a policy block that is neither the decision (policy.Settings) nor the source
@@ -190,7 +191,7 @@ func Load(environ []string) (*Config, error) {
 		}
 		if p != nil && p.Source.Kind == metrics.KindLogDrain && cfg.Global.DrainToken == "" {
 			problems.Add(setting.Errorf(prefix+"SOURCE", metrics.KindLogDrain,
-				"DYNOPILOT_DRAIN_TOKEN to be set as well: it is the password every log drain sends to /drain/%s", p.Policy.App))
+				"DYNOPILOT_DRAIN_TOKEN to be set as well: it is the password every log drain sends to /drain/%s", p.Rules.App))
 			continue
 		}
 		if p != nil {
@@ -205,7 +206,7 @@ func Load(environ []string) (*Config, error) {
 
 // loadPolicy validates policy n, read (readPolicy) as block from local, its variables with POLICY_DEFAULT_ applied.
 // gaps caches shortestGap by interval across the policies of one Load.
-func loadPolicy(n int, vars, local map[string]string, block policyBlock, d metrics.Defaults, gaps map[string]time.Duration) (*Policy, []error) {
+func loadPolicy(n int, vars, local map[string]string, block policyBlock, d metrics.Defaults, gaps map[string]time.Duration) (*PolicyConfig, []error) {
 	prefix := fmt.Sprintf("POLICY_%d_", n)
 	pol, interval, every, errs := loadDecision(prefix, block)
 	spec, err := block.Source.Parse(local[prefix+"APP"], local[prefix+"PROCESS"], d)
@@ -224,7 +225,7 @@ func loadPolicy(n int, vars, local map[string]string, block policyBlock, d metri
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return &Policy{Index: n, Policy: pol, Source: spec, Interval: interval, Every: every}, nil
+	return &PolicyConfig{Index: n, Rules: pol, Source: spec, Interval: interval, Every: every}, nil
 }
 
 // fitTimeout holds TIMEOUT to the policy's interval, whose shortest gap between two runs is gap: a reading that may

@@ -37,8 +37,8 @@ func TestLoadValidConfiguration(t *testing.T) {
 		t.Fatalf("%d policies", len(cfg.Policies))
 	}
 	web, worker := cfg.Policies[0], cfg.Policies[1]
-	if web.Policy.Max != 12 || worker.Policy.Max != 8 {
-		t.Errorf("MAX: web %d (own 12), worker %d (POLICY_DEFAULT_MAX 8)", web.Policy.Max, worker.Policy.Max)
+	if web.Rules.Max != 12 || worker.Rules.Max != 8 {
+		t.Errorf("MAX: web %d (own 12), worker %d (POLICY_DEFAULT_MAX 8)", web.Rules.Max, worker.Rules.Max)
 	}
 	if web.Interval != "@every 30s" || web.Every != 30*time.Second {
 		t.Errorf("web interval %q %v, want the default's 30s", web.Interval, web.Every)
@@ -46,8 +46,8 @@ func TestLoadValidConfiguration(t *testing.T) {
 	if worker.Interval != "*/1 * * * *" {
 		t.Errorf("worker interval %q", worker.Interval)
 	}
-	if web.Policy.Target != 0.25 {
-		t.Errorf("TARGET=250ms gave %v, want 0.25 seconds", web.Policy.Target)
+	if web.Rules.Target != 0.25 {
+		t.Errorf("TARGET=250ms gave %v, want 0.25 seconds", web.Rules.Target)
 	}
 	if worker.Source.URL != "redis://127.0.0.1:6379/0" {
 		t.Errorf("sidekiq without SOURCE_URL should use REDIS_URL, got %q", worker.Source.URL)

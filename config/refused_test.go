@@ -102,9 +102,9 @@ func TestNoPanicOnAnyBytes(t *testing.T) {
 		cfg, problems := load(t, with("POLICY_0_APP="+v, "POLICY_0_PROCESS="+v)...)
 		if len(problems) == 0 {
 			for _, p := range cfg.Policies {
-				for _, r := range p.Policy.Name() {
+				for _, r := range p.Rules.Name() {
 					if r > 0x7e || r < 0x20 {
-						t.Errorf("accepted %q as a policy name", p.Policy.Name())
+						t.Errorf("accepted %q as a policy name", p.Rules.Name())
 					}
 				}
 			}

@@ -137,7 +137,7 @@ func (s *Scaler) heldForDeploy(ev *evaluation, err error) {
 	out := s.decisionEvent(ev)
 	out.To, out.Action, out.Reason = d.Current, string(policy.ActionHold), string(policy.ReasonDeploying)
 	out.Explanation = fmt.Sprintf("Heroku is deploying %s (release phase or preboot) and refuses formation changes: %d -> %d waits for the next tick",
-		e.Policy.Policy.App, d.Current, d.Desired)
+		e.Rules.App, d.Current, d.Desired)
 	out.Error, out.Repeated = err.Error(), again
 	s.emit(e, out)
 }

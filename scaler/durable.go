@@ -130,7 +130,7 @@ func (s *Scaler) load(ctx context.Context, g *group) bool {
 			if err := e.restore(b); err != nil {
 				s.log.Warn("ignoring durable state that cannot be read", "policy", e.name, "err", err)
 			} else {
-				e.state.Resume(e.Policy.Policy, s.now()) // nobody read anything since it was saved
+				e.state.Resume(e.Rules, s.now()) // nobody read anything since it was saved
 			}
 		}
 		e.loaded, e.loadedTerm = true, term

@@ -121,7 +121,7 @@ func TestANewLeaderDecidesAsTheOldOneWould(t *testing.T) {
 	src.set(1, nil)
 	b, err := scaler.New(scaler.Options{Heroku: client, Refresh: time.Nanosecond, Registerer: prometheus.NewRegistry(), Now: w.clock.Now, State: store,
 		Leader:   leader{LeadingFn: func() bool { return true }, ConfirmFn: func(context.Context) error { return nil }},
-		Policies: []scaler.Policy{{Policy: p, Source: src, SourceKind: "hirefire", Interval: "@every 10s"}}})
+		Policies: []scaler.Managed{{Rules: p, Source: src, SourceKind: "hirefire", Interval: "@every 10s"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestANewLeaderCarriesTheOldOnesNewestRecommendationThroughTheGap(t *testing
 	src.set(8, nil)
 	b, err := scaler.New(scaler.Options{Heroku: client, Refresh: time.Nanosecond, Registerer: prometheus.NewRegistry(), Now: w.clock.Now, State: store,
 		Leader:   leader{LeadingFn: func() bool { return true }, ConfirmFn: func(context.Context) error { return nil }},
-		Policies: []scaler.Policy{{Policy: p, Source: src, SourceKind: "hirefire", Interval: "@every 5s"}}})
+		Policies: []scaler.Managed{{Rules: p, Source: src, SourceKind: "hirefire", Interval: "@every 5s"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func (s *Scaler) charts(only string, span time.Duration) []policyChart {
 			continue
 		}
 		var b bytes.Buffer
-		if err := chart.Render(&b, s.opts.History.Chart(e.name, now, span, e.Policy.Policy.Seconds)); err != nil {
+		if err := chart.Render(&b, s.opts.History.Chart(e.name, now, span, e.Rules.Seconds)); err != nil {
 			s.log.Warn("cannot draw a policy's history", "policy", e.name, "err", err)
 			continue
 		}

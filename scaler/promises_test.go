@@ -207,7 +207,7 @@ func TestAHungSourceIsAFailedReadingThatCountsTowardTheFallback(t *testing.T) {
 	w.reg = prometheus.NewRegistry()
 	s, err := scaler.New(scaler.Options{Heroku: client, Registerer: w.reg, Now: w.clock.Now, TickTimeout: 50 * time.Millisecond,
 		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
-		Policies: []scaler.Policy{{Policy: p, Source: src, SourceKind: "hirefire", Interval: "@every 15s", Timeout: 300 * time.Millisecond}}})
+		Policies: []scaler.Managed{{Rules: p, Source: src, SourceKind: "hirefire", Interval: "@every 15s", Timeout: 300 * time.Millisecond}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func secondScaler(t *testing.T, w *world, srv *httptest.Server, st policy.Settin
 	}
 	i := &instance{src: &source{}}
 	i.s, err = scaler.New(scaler.Options{Heroku: client, Refresh: time.Hour, APIBudget: 4050, Registerer: prometheus.NewRegistry(), Now: w.clock.Now,
-		Policies: []scaler.Policy{{Policy: p, Source: i.src, SourceKind: "hirefire", Interval: "@every 15s"}}})
+		Policies: []scaler.Managed{{Rules: p, Source: i.src, SourceKind: "hirefire", Interval: "@every 15s"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func (s *Scaler) recordDecision(e *entry, ev event.Event) {
 	if !ev.HasReading && ev.Error != "" {
 		attrs = append(attrs, "reading_error", ev.Error)
 	}
-	p := e.Policy.Policy
+	p := e.Rules
 	switch {
 	case ev.Reason == string(policy.ReasonDeploying):
 		if !ev.Repeated {

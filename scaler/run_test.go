@@ -65,8 +65,8 @@ func runWorld(t *testing.T, intervals map[string]string, opt func(*scaler.Option
 	w := newWorldWith(t, func(o *scaler.Options) {
 		for i := range o.Policies {
 			p := &o.Policies[i]
-			srcs[p.Policy.Process] = newSignalling(1)
-			p.Source, p.Interval = srcs[p.Policy.Process], intervals[p.Policy.Process]
+			srcs[p.Rules.Process] = newSignalling(1)
+			p.Source, p.Interval = srcs[p.Rules.Process], intervals[p.Rules.Process]
 		}
 		if opt != nil {
 			opt(o)

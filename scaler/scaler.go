@@ -39,9 +39,10 @@ type Heroku interface {
 
 var _ Heroku = (*herokuapi.Client)(nil)
 
-// Policy is one configured policy with its source opened.
-type Policy struct {
-	Policy     *policy.Policy
+// Managed is a policy the scaler manages: its rules (the engine's policy.Policy), its source opened, and its
+// schedule. cmd/dynopilot builds one per config.PolicyConfig (run, demo and check alike, through one function).
+type Managed struct {
+	Rules     *policy.Policy
 	Source     metrics.Source // already wrapped with the source instruments and timeout
 	SourceKind string         // e.g. "sidekiq", for labels
 	Interval   string         // a robfig/cron spec, e.g. "@every 15s"
@@ -54,7 +55,7 @@ type Policy struct {
 // Options configures a Scaler.
 type Options struct {
 	Heroku   Heroku
-	Policies []Policy
+	Policies []Managed
 	DryRun   bool
 	// Refresh is the configured formation refresh; it is stretched to fit APIBudget.
 	Refresh time.Duration
@@ -113,7 +114,7 @@ type group struct {
 
 // entry is one policy and what the daemon remembers of it between ticks.
 type entry struct {
-	Policy
+	Managed
 	name string
 
 	mu        sync.Mutex
@@ -168,29 +169,29 @@ func New(o Options) (*Scaler, error) {
 		results = []string{"dry_run"}
 	}
 	for _, p := range o.Policies {
-		if p.Policy == nil || p.Source == nil {
+		if p.Rules == nil || p.Source == nil {
 			return nil, fmt.Errorf("scaler: policy without engine settings or source")
 		}
-		e := &entry{Policy: p, name: p.Policy.Name()}
-		e.status = Status{Policy: e.name, App: p.Policy.App, Process: p.Policy.Process, Source: p.SourceKind,
-			Mode: string(p.Policy.Mode), Enabled: p.Policy.Enabled, Interval: p.Interval, DryRun: o.DryRun}
+		e := &entry{Managed: p, name: p.Rules.Name()}
+		e.status = Status{Policy: e.name, App: p.Rules.App, Process: p.Rules.Process, Source: p.SourceKind,
+			Mode: string(p.Rules.Mode), Enabled: p.Rules.Enabled, Interval: p.Interval, DryRun: o.DryRun}
 		s.all = append(s.all, e)
-		in.info.WithLabelValues(e.name, p.Policy.App, p.Policy.Process, p.SourceKind, string(p.Policy.Mode)).Set(1)
-		if !p.Policy.Enabled {
+		in.info.WithLabelValues(e.name, p.Rules.App, p.Rules.Process, p.SourceKind, string(p.Rules.Mode)).Set(1)
+		if !p.Rules.Enabled {
 			e.status.Reason = string(policy.ReasonDisabled)
 			e.status.Action = string(policy.ActionHold)
 			in.decisions.WithLabelValues(e.name, string(policy.ActionHold), string(policy.ReasonDisabled)).Add(0)
 			continue
 		}
-		apps[strings.ToLower(p.Policy.App)] = true
-		key := strings.ToLower(p.Policy.App) + "\x00" + p.Interval
+		apps[strings.ToLower(p.Rules.App)] = true
+		key := strings.ToLower(p.Rules.App) + "\x00" + p.Interval
 		g, ok := byKey[key]
 		if !ok {
-			sched, err := schedule(p.Interval, p.Policy.App)
+			sched, err := schedule(p.Interval, p.Rules.App)
 			if err != nil {
 				return nil, err
 			}
-			g = &group{app: p.Policy.App, interval: p.Interval, schedule: sched}
+			g = &group{app: p.Rules.App, interval: p.Interval, schedule: sched}
 			byKey[key] = g
 			s.groups = append(s.groups, g)
 		}
@@ -385,7 +386,7 @@ func readTimeout(timeout, tick time.Duration) time.Duration {
 	return timeout + time.Second
 }
 
-func formationKey(e *entry) string { return strings.ToLower(e.Policy.Policy.Process) }
+func formationKey(e *entry) string { return strings.ToLower(e.Rules.Process) }
 
 // evaluation is one policy's decision in one tick, with what it was decided from, until it is published.
 type evaluation struct {
@@ -409,7 +410,7 @@ func (s *Scaler) evaluate(e *entry, f herokuapi.Formation, r reading, now time.T
 	defer e.mu.Unlock()
 	ev := &evaluation{e: e, f: f, r: r, savedState: e.state, savedStarted: e.started}
 	if !e.started {
-		e.state.Start(e.Policy.Policy, now, f.Quantity)
+		e.state.Start(e.Rules, now, f.Quantity)
 		e.started = true
 	}
 	// The later of the formation's updated_at (whoever scaled it: a person, another instance) and our own last
@@ -419,10 +420,10 @@ func (s *Scaler) evaluate(e *entry, f herokuapi.Formation, r reading, now time.T
 		ev.last = e.lastPatch
 	}
 	in := policy.Input{Now: now, Current: f.Quantity, Size: f.SizeName(), LastScale: ev.last, Value: r.Value, ReadingOK: r.err == nil}
-	if e.Policy.Policy.ProtectBusy {
-		in.Running, in.RunningOK = RunningJobs(e.Policy.Policy.Process, r.Reading, r.err)
+	if e.Rules.ProtectBusy {
+		in.Running, in.RunningOK = RunningJobs(e.Rules.Process, r.Reading, r.err)
 	}
-	ev.d = policy.Decide(e.Policy.Policy, &e.state, in)
+	ev.d = policy.Decide(e.Rules, &e.state, in)
 	return ev
 }
 
@@ -520,7 +521,7 @@ func (s *Scaler) decisionEvent(ev *evaluation) event.Event {
 
 // policyEvent is an event of type typ about policy e with decision d's facts.
 func (s *Scaler) policyEvent(e *entry, typ event.Type, d policy.Decision) event.Event {
-	p := e.Policy.Policy
+	p := e.Rules
 	return event.Event{Type: typ, Time: d.Now, Policy: e.name, App: p.App, Process: p.Process,
 		From: d.Current, To: d.Desired, Wanted: d.Recommendation, Min: d.Min, Max: d.Max,
 		Action: string(d.Action), Reason: string(d.Reason), Reading: d.Value, HasReading: d.ReadingOK, Target: d.Target,
@@ -541,9 +542,9 @@ func (s *Scaler) emit(e *entry, ev event.Event) {
 func (s *Scaler) formationUnknown(e *entry, ferr error, r reading, now time.Time) {
 	err := ferr
 	if err == nil {
-		err = fmt.Errorf("app %s has no process type %q in its formation", e.Policy.Policy.App, e.Policy.Policy.Process)
+		err = fmt.Errorf("app %s has no process type %q in its formation", e.Rules.App, e.Rules.Process)
 	}
-	p := e.Policy.Policy
+	p := e.Rules
 	e.mu.Lock()
 	current := e.status.Current
 	e.mu.Unlock()
@@ -568,7 +569,7 @@ func (s *Scaler) Ready() bool {
 	}
 	for _, e := range s.all {
 		e.mu.Lock()
-		ok := !e.Policy.Policy.Enabled || e.status.Evaluated
+		ok := !e.Rules.Enabled || e.status.Evaluated
 		e.mu.Unlock()
 		if !ok {
 			return false

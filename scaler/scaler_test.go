@@ -89,7 +89,7 @@ func newWorldWith(t *testing.T, opt func(*scaler.Options), ps ...policy.Settings
 		t.Fatal(err)
 	}
 	w.clock.Advance(time.Hour) // the formation was last scaled an hour ago
-	var pols []scaler.Policy
+	var pols []scaler.Managed
 	for _, st := range ps {
 		p, err := st.Parse()
 		if err != nil {
@@ -97,7 +97,7 @@ func newWorldWith(t *testing.T, opt func(*scaler.Options), ps ...policy.Settings
 		}
 		src := &source{value: 1}
 		w.srcs[st.Process] = src
-		pols = append(pols, scaler.Policy{Policy: p, Source: src, SourceKind: "hirefire", Interval: "@every 15s"})
+		pols = append(pols, scaler.Managed{Rules: p, Source: src, SourceKind: "hirefire", Interval: "@every 15s"})
 	}
 	o := scaler.Options{Heroku: client, Policies: pols, Refresh: time.Nanosecond,
 		APIBudget: 4050, Registerer: w.reg, Now: w.clock.Now, PatchTimeout: time.Second}
@@ -318,7 +318,7 @@ func TestFailedPatchIsNotBelievedAndIsRetried(t *testing.T) {
 	p, _ := settings("web", "10").Parse()
 	src := &source{value: 2}
 	w.reg = prometheus.NewRegistry()
-	s, err := scaler.New(scaler.Options{Heroku: api, Policies: []scaler.Policy{{Policy: p, Source: src, SourceKind: "hirefire", Interval: "@every 15s"}},
+	s, err := scaler.New(scaler.Options{Heroku: api, Policies: []scaler.Managed{{Rules: p, Source: src, SourceKind: "hirefire", Interval: "@every 15s"}},
 		Refresh: time.Nanosecond, APIBudget: 4050, Registerer: w.reg, Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -374,7 +374,7 @@ func TestFormationIsReadOncePerRefresh(t *testing.T) {
 	defer srv.Close()
 	client, _ := herokuapi.New(herokuapi.Config{BaseURL: srv.URL, Token: "tok"})
 	p, _ := settings("web", "10").Parse()
-	s, err := scaler.New(scaler.Options{Heroku: client, Policies: []scaler.Policy{{Policy: p, Source: &source{value: 1}, SourceKind: "hirefire", Interval: "@every 15s"}},
+	s, err := scaler.New(scaler.Options{Heroku: client, Policies: []scaler.Managed{{Rules: p, Source: &source{value: 1}, SourceKind: "hirefire", Interval: "@every 15s"}},
 		Refresh: time.Minute, APIBudget: 4050, Registerer: prometheus.NewRegistry(), Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)

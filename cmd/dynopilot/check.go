@@ -137,9 +137,9 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 	apps := map[string]*appFormation{}
 	var order []*appFormation
 	for _, p := range cfg.Policies {
-		if apps[p.Policy.App] == nil {
-			apps[p.Policy.App] = &appFormation{app: p.Policy.App}
-			order = append(order, apps[p.Policy.App])
+		if apps[p.Rules.App] == nil {
+			apps[p.Rules.App] = &appFormation{app: p.Rules.App}
+			order = append(order, apps[p.Rules.App])
 		}
 	}
 	each(len(order), checkConcurrency, func(i int) {
@@ -168,9 +168,9 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 	// The decisions are the daemon's own: a scaler with scaling off, over the formations just read and the
 	// policies' sources, evaluated once. A logdrain policy's reading comes from the running daemon, the only
 	// process its drain reaches.
-	policies := make([]scaler.Policy, 0, len(cfg.Policies))
+	policies := make([]scaler.Managed, 0, len(cfg.Policies))
 	for _, p := range cfg.Policies {
-		var src metrics.Source = daemonReading{view: view, policy: p.Policy.Name()}
+		var src metrics.Source = daemonReading{view: view, policy: p.Rules.Name()}
 		if p.Source.Kind != metrics.KindLogDrain {
 			opened, err := conns.Open(p.Source)
 			if err != nil {
@@ -178,8 +178,7 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 			}
 			src = opened
 		}
-		policies = append(policies, scaler.Policy{Policy: p.Policy, Source: in.Wrap(p.Policy.Name(), p.Source, src),
-			SourceKind: p.Source.Kind, Interval: p.Interval, Timeout: p.Source.Timeout})
+		policies = append(policies, managed(p, src, in))
 	}
 	sc, err := scaler.New(scaler.Options{Heroku: formationsRead(apps), Policies: policies, DryRun: true,
 		Registerer: prometheus.NewRegistry(), Logger: log, Concurrency: checkConcurrency})
@@ -195,27 +194,27 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 	}
 
 	for _, p := range cfg.Policies {
-		a := apps[p.Policy.App]
-		st := statuses[p.Policy.Name()]
-		cp := checkPolicy{Policy: p.Policy.Name(), Source: p.Source.String(), Generation: a.generation, Problems: []string{}}
-		f, found := a.byType[strings.ToLower(p.Policy.Process)]
+		a := apps[p.Rules.App]
+		st := statuses[p.Rules.Name()]
+		cp := checkPolicy{Policy: p.Rules.Name(), Source: p.Source.String(), Generation: a.generation, Problems: []string{}}
+		f, found := a.byType[strings.ToLower(p.Rules.Process)]
 		switch {
 		case a.err != nil:
 			cp.Problems = append(cp.Problems, fmt.Sprintf("%sAPP=%s: %v", p.Prefix(), a.app, a.err))
 		case !found:
-			cp.Problems = append(cp.Problems, fmt.Sprintf("%sPROCESS=%s: app %s has no such process type (it has %s)", p.Prefix(), p.Policy.Process, a.app, typeList(a.byType)))
+			cp.Problems = append(cp.Problems, fmt.Sprintf("%sPROCESS=%s: app %s has no such process type (it has %s)", p.Prefix(), p.Rules.Process, a.app, typeList(a.byType)))
 		default:
 			q := f.Quantity
 			cp.Current, cp.Size = &q, f.SizeName()
 		}
-		cp.Min, cp.Max, cp.SizeLimit, _ = p.Policy.Bounds(now, cp.Size)
-		if found && p.Policy.SizeLimit == 0 && dynosize.Limit(cp.Size) < p.Policy.Max {
+		cp.Min, cp.Max, cp.SizeLimit, _ = p.Rules.Bounds(now, cp.Size)
+		if found && p.Rules.SizeLimit == 0 && dynosize.Limit(cp.Size) < p.Rules.Max {
 			cp.Problems = append(cp.Problems, fmt.Sprintf("%sMAX=%d: %s dynos are limited to %d per process type (set %sSIZE_LIMIT if Heroku support raised it)",
-				p.Prefix(), p.Policy.Max, cp.Size, dynosize.Limit(cp.Size), p.Prefix()))
+				p.Prefix(), p.Rules.Max, cp.Size, dynosize.Limit(cp.Size), p.Prefix()))
 		}
 		cp.Reading, cp.ReadingError = st.Reading, st.ReadingError
 		switch {
-		case !p.Policy.Enabled:
+		case !p.Rules.Enabled:
 		case st.ReadingError != "" && p.Source.Kind == metrics.KindLogDrain && view == nil:
 			// nobody to ask: a note says how, not a problem
 		case st.ReadingError != "":
@@ -224,10 +223,10 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 		if st.RunningError != "" {
 			cp.Problems = append(cp.Problems, fmt.Sprintf("%sPROTECT_BUSY: %s", p.Prefix(), st.RunningError))
 		}
-		if cp.Current != nil && (st.Evaluated || !p.Policy.Enabled) {
+		if cp.Current != nil && (st.Evaluated || !p.Rules.Enabled) {
 			desired := st.Desired
 			cp.Action, cp.Desired, cp.Reason, cp.Explanation = st.Action, &desired, st.Reason, st.Explanation
-			if p.Policy.Enabled {
+			if p.Rules.Enabled {
 				cp.Min, cp.Max = st.Min, st.Max
 			} else {
 				desired = *cp.Current

@@ -123,7 +123,7 @@ func drainLoop(ctx context.Context, w *demo.World, url, token string, log *slog.
 	}
 }
 
-func demoSources(w *demo.World, drains *logdrain.Store, reg prometheus.Registerer, every time.Duration) ([]scaler.Policy, error) {
+func demoSources(w *demo.World, drains *logdrain.Store, reg prometheus.Registerer, every time.Duration) ([]scaler.Managed, error) {
 	in, err := metrics.NewInstruments(reg)
 	if err != nil {
 		return nil, err
@@ -133,14 +133,14 @@ func demoSources(w *demo.World, drains *logdrain.Store, reg prometheus.Registere
 		kind string
 		src  metrics.Source
 	}{{"prometheus", w.WebLatency()}, {"sidekiq", w.QueueSize()}}
-	var out []scaler.Policy
+	var out []scaler.Managed
 	for i, s := range sources {
 		p, interval, err := config.LoadDecision(environ, i)
 		if err != nil {
 			return nil, fmt.Errorf("demo policy %d: %w", i, err)
 		}
 		spec := metrics.Spec{Kind: s.kind, Timeout: 2 * time.Second}
-		out = append(out, scaler.Policy{Policy: p, Source: in.Wrap(p.Name(), spec, s.src), SourceKind: s.kind, Interval: interval, Timeout: spec.Timeout})
+		out = append(out, managed(config.PolicyConfig{Index: i, Rules: p, Source: spec, Interval: interval}, s.src, in))
 	}
 	// The third policy reads the drain app's router lines as the daemon would: through a logdrain source.
 	p, interval, err := config.LoadDecision(environ, len(sources))
@@ -155,6 +155,6 @@ func demoSources(w *demo.World, drains *logdrain.Store, reg prometheus.Registere
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, scaler.Policy{Policy: p, Source: in.Wrap(p.Name(), spec, src), SourceKind: spec.Kind, Interval: interval, Timeout: spec.Timeout})
+	out = append(out, managed(config.PolicyConfig{Index: len(sources), Rules: p, Source: spec, Interval: interval}, src, in))
 	return out, nil
 }

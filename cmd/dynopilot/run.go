@@ -114,26 +114,33 @@ func newClient(g config.Global, reg prometheus.Registerer, log *slog.Logger) (*h
 }
 
 // openSources opens each policy's source on the shared connections and wraps it with the source instruments.
-func openSources(cfg *config.Config, conns *metrics.Connections, reg prometheus.Registerer) ([]scaler.Policy, error) {
+func openSources(cfg *config.Config, conns *metrics.Connections, reg prometheus.Registerer) ([]scaler.Managed, error) {
 	in, err := metrics.NewInstruments(reg)
 	if err != nil {
 		return nil, err
 	}
-	var out []scaler.Policy
+	var out []scaler.Managed
 	for _, p := range cfg.Policies {
 		src, err := conns.Open(p.Source)
 		if err != nil {
 			return nil, fmt.Errorf("%sSOURCE: %w", p.Prefix(), err)
 		}
-		out = append(out, scaler.Policy{Policy: p.Policy, Source: in.Wrap(p.Policy.Name(), p.Source, src), SourceKind: p.Source.Kind, Interval: p.Interval, Timeout: p.Source.Timeout})
+		out = append(out, managed(p, src, in))
 	}
 	return out, nil
+}
+
+// managed is the one path from a configured policy to one the scaler runs, for run, demo and check alike: its
+// opened source wrapped with the source instruments (the timeout, the metrics, refusing negative readings).
+func managed(p config.PolicyConfig, src metrics.Source, in *metrics.Instruments) scaler.Managed {
+	return scaler.Managed{Rules: p.Rules, Source: in.Wrap(p.Rules.Name(), p.Source, src), SourceKind: p.Source.Kind,
+		Interval: p.Interval, Timeout: p.Source.Timeout}
 }
 
 type serveOptions struct {
 	cfg      config.Global
 	client   *herokuapi.Client
-	policies []scaler.Policy
+	policies []scaler.Managed
 	drains   *logdrain.Store // nil: no log drain endpoint
 	reg      *prometheus.Registry
 	log      *slog.Logger
@@ -299,10 +306,10 @@ func saveHistory(ctx context.Context, h *scaler.History, st *pgstate.Store, log 
 }
 
 // loadHistory reads the history saved by an earlier leader, for the status page.
-func loadHistory(ctx context.Context, h *scaler.History, st *pgstate.Store, policies []scaler.Policy, log *slog.Logger) {
+func loadHistory(ctx context.Context, h *scaler.History, st *pgstate.Store, policies []scaler.Managed, log *slog.Logger) {
 	names := make([]string, len(policies))
 	for i, p := range policies {
-		names[i] = p.Policy.Name()
+		names[i] = p.Rules.Name()
 	}
 	if err := h.Load(ctx, st, names); err != nil && ctx.Err() == nil {
 		log.Warn("cannot read the saved status history; the page shows what this instance records", "err", err)
