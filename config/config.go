@@ -74,7 +74,7 @@ func (g Global) Defaults() metrics.Defaults { return g.Sources }
 // program turns it into a scaler.Managed by opening its source.
 type PolicyConfig struct {
 	Index    int
-	Rules   *policy.Policy
+	Rules    *policy.Policy
 	Source   metrics.Spec
 	Interval string        // a cron spec robfig/cron accepts, e.g. "@every 15s"
 	Every    time.Duration // the interval when given as a duration, else 0

@@ -42,7 +42,7 @@ var _ Heroku = (*herokuapi.Client)(nil)
 // Managed is a policy the scaler manages: its rules (the engine's policy.Policy), its source opened, and its
 // schedule. cmd/dynopilot builds one per config.PolicyConfig (run, demo and check alike, through one function).
 type Managed struct {
-	Rules     *policy.Policy
+	Rules      *policy.Policy
 	Source     metrics.Source // already wrapped with the source instruments and timeout
 	SourceKind string         // e.g. "sidekiq", for labels
 	Interval   string         // a robfig/cron spec, e.g. "@every 15s"
