@@ -77,7 +77,6 @@ type PolicyConfig struct {
 	Rules    *policy.Policy
 	Source   metrics.Spec
 	Interval string        // a cron spec robfig/cron accepts, e.g. "@every 15s"
-	Every    time.Duration // the interval when given as a duration, else 0
 }
 
 // DrainApps returns the apps that a policy reads through a log drain (SOURCE=logdrain), once each, in the order
@@ -116,8 +115,8 @@ type policyBlock struct {
 	Timing   policyVars
 }
 
-// GlobalNames returns every global variable, in declaration order.
-func GlobalNames() []string {
+// globalNames returns every global variable, in declaration order (for the tests that check the documentation).
+func globalNames() []string {
 	var names []string
 	collectTags(reflect.TypeOf(Global{}), func(tag string, _ reflect.StructField) { names = append(names, tag) })
 	return names
@@ -208,7 +207,7 @@ func Load(environ []string) (*Config, error) {
 // gaps caches shortestGap by interval across the policies of one Load.
 func loadPolicy(n int, vars, local map[string]string, block policyBlock, d metrics.Defaults, gaps map[string]time.Duration) (*PolicyConfig, []error) {
 	prefix := fmt.Sprintf("POLICY_%d_", n)
-	pol, interval, every, errs := loadDecision(prefix, block)
+	pol, interval, _, errs := loadDecision(prefix, block)
 	spec, err := block.Source.Parse(local[prefix+"APP"], local[prefix+"PROCESS"], d)
 	errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)
 	if err == nil && interval != "" {
@@ -225,7 +224,7 @@ func loadPolicy(n int, vars, local map[string]string, block policyBlock, d metri
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return &PolicyConfig{Index: n, Rules: pol, Source: spec, Interval: interval, Every: every}, nil
+	return &PolicyConfig{Index: n, Rules: pol, Source: spec, Interval: interval}, nil
 }
 
 // fitTimeout holds TIMEOUT to the policy's interval, whose shortest gap between two runs is gap: a reading that may

@@ -73,13 +73,13 @@ const (
 	ReasonSizeLimit        Reason = "size_limit"        // the dyno size's limit decided
 	ReasonReadingFailed    Reason = "reading_failed"    // no usable reading: hold (never down)
 	ReasonFallback         Reason = "fallback"          // FALLBACK_AFTER failures in a row: at least FALLBACK_QUANTITY
-	ReasonDryRun           Reason = "dry_run"           // given by the daemon, never by Decide
+	ReasonDryRun           Reason = "dry_run"           // given by the daemon: the change was decided, and DYNOPILOT_DRY_RUN kept it from being applied
 	ReasonDeploying        Reason = "deploying"         // given by the daemon: Heroku refuses formation changes during a deploy
 	ReasonDisabled         Reason = "disabled"          // ENABLED=false
 	ReasonBusy             Reason = "busy"              // a scale-down waits for the dynos it would stop to finish their jobs (PROTECT_BUSY)
 )
 
-// Reasons returns the whole vocabulary, so that a metric can be initialised for every reason.
+// Reasons returns the whole vocabulary; the tests check that each one can be reached and is explained.
 func Reasons() []Reason {
 	return []Reason{
 		ReasonAboveTarget, ReasonBelowTarget, ReasonWithinTolerance,

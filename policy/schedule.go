@@ -161,15 +161,6 @@ func addSat(t int64, d time.Duration) int64 {
 	return t + int64(d)
 }
 
-// Next returns the window's first activation strictly after t (the zero time when there is none within five
-// years), for showing when the bounds will next change.
-func (w Window) Next(t time.Time) time.Time {
-	if w.sched == nil {
-		return time.Time{}
-	}
-	return w.sched.Next(t)
-}
-
 // cronParser reads the five standard fields and the @daily-style descriptors. Windows have no seconds field.
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 

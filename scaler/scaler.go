@@ -500,6 +500,10 @@ func (s *Scaler) publish(ev *evaluation) {
 	if d.BusyOverridden {
 		out.Warning = "a scale-down waited PROTECT_BUSY_MAX for busy dynos: scaling down anyway"
 	}
+	if s.opts.DryRun && d.Desired != d.Current { // the reason it would have scaled stays in the sentence
+		out.Reason = string(policy.ReasonDryRun)
+		out.Explanation += " (DYNOPILOT_DRY_RUN: not applied)"
+	}
 	s.emit(ev.e, out)
 }
 

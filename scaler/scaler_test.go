@@ -267,8 +267,8 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if got := counter(t, w.reg, "dynopilot_dry_run", nil); got != 1 {
 		t.Errorf("dynopilot_dry_run %v", got)
 	}
-	if s := w.status(t, "shop/web"); s.Desired != 6 || !s.DryRun {
-		t.Errorf("status %+v, want desired 6 in dry run", s)
+	if s := w.status(t, "shop/web"); s.Desired != 6 || !s.DryRun || s.Reason != "dry_run" || !strings.Contains(s.Explanation, "target") || !strings.Contains(s.Explanation, "not applied") {
+		t.Errorf("status %+v, want desired 6, reason dry_run, and the reason it would have scaled in the explanation", s)
 	}
 }
 
