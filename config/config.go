@@ -76,7 +76,7 @@ type PolicyConfig struct {
 	Index    int
 	Rules    *policy.Policy
 	Source   metrics.Spec
-	Interval string        // a cron spec robfig/cron accepts, e.g. "@every 15s"
+	Interval string // a cron spec robfig/cron accepts, e.g. "@every 15s"
 }
 
 // DrainApps returns the apps that a policy reads through a log drain (SOURCE=logdrain), once each, in the order
