@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os/exec"
 	"strings"
@@ -310,5 +311,31 @@ func TestCheckVerifiesTheStateDatabase(t *testing.T) {
 	out, _ = cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "DYNOPILOT_STATE_URL") || strings.Contains(string(out), "St4teSecret") {
 		t.Errorf("check with an unreachable state database: exit %d\n%s", cmd.ProcessState.ExitCode(), out)
+	}
+}
+
+func TestTheStatusHistorySurvivesARestart(t *testing.T) {
+	t.Parallel()
+	h := startHerokuApps(t, "shop:web=2:Standard-1X,worker=4:Standard-1X")
+	r := newReading(t, 6)
+	env := baseEnv(h, r, "DYNOPILOT_STATE_URL="+stateURL(t), "POLICY_0_PROCESS=worker", "POLICY_0_MODE=ratio", "POLICY_0_PER_DYNO=1", "POLICY_0_MAX=10")
+	first := startDaemon(t, env)
+	waitFor(t, "the scale to 6", 20*time.Second, func() bool { return h.quantity(t, "worker") == 6 })
+	page := func(d *daemon) string {
+		resp, err := http.Get(d.url + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	waitFor(t, "the scale event on the status page", 10*time.Second, func() bool { return strings.Contains(page(first), "4 → 6") })
+	first.p.cmd.Process.Signal(syscall.SIGTERM) // a deploy: the history is saved as the process stops
+	<-first.p.done
+	second := startDaemon(t, env)
+	waitFor(t, "the new process to lead", 20*time.Second, func() bool { return second.status(t, "shop/worker").Evaluated })
+	if p := page(second); !strings.Contains(p, "4 → 6") || !strings.Contains(p, "<svg") {
+		t.Errorf("after the restart the status page has lost the scale event 4 → 6:\n%s", p)
 	}
 }

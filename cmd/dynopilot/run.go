@@ -247,6 +247,13 @@ func serve(ctx context.Context, o serveOptions) int {
 	case <-deadline:
 		o.log.Warn("evaluations still running at the shutdown deadline")
 	}
+	if state != nil && state.Leading() { // the next leader (or this app's next process) shows the history up to now
+		hctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := events.history.Save(hctx, state); err != nil {
+			o.log.Warn("cannot save the status history at shutdown", "err", err)
+		}
+		cancel()
+	}
 	stopState() // now the other instance may lead: within seconds
 	bctx, cancelBus := context.WithTimeout(context.Background(), 3*time.Second)
 	if err := events.bus.Close(bctx); err != nil { // what notifiers could not send in time is counted as dropped
