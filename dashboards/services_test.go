@@ -176,7 +176,8 @@ func startDemo(t *testing.T, bin, dir, name string, env []string, extra ...strin
 	addr := "127.0.0.1:" + freePort(t)
 	args := append([]string{"demo", "--listen", addr, "--day", "2m", "--interval", "2s", "--duration", "10m", "--log-level", "warn"}, extra...)
 	d := demoProcess{process: startProcess(t, dir, name, env, bin, args...), addr: addr}
-	waitHTTP(t, d.process, "http://"+addr+"/metrics")
+	// Ready: Heroku has answered and every policy has been decided once, so every family it publishes is there.
+	waitHTTP(t, d.process, "http://"+addr+"/readyz")
 	return d
 }
 
