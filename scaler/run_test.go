@@ -1,6 +1,6 @@
 package scaler_test
 
-// Tests of Scaler.Run: the first evaluation at once, cron's after it, and shutdown. Run schedules on the wall
+// Tests of Scaler.Run: the first evaluation at start, cron's after it, and shutdown. Run schedules on the wall
 // clock, so these tests wait for what they expect to happen rather than for a time; nothing here asserts how long
 // anything took.
 
@@ -96,13 +96,13 @@ func stopped(t *testing.T, cancel context.CancelFunc, done <-chan error) {
 	}
 }
 
-func TestRunEvaluatesAtOnceThenOnSchedule(t *testing.T) {
-	// web's interval is an hour: only the immediate first run evaluates it during this test. worker's is a second:
-	// cron's runs follow.
+func TestRunEvaluatesAtStartThenOnSchedule(t *testing.T) {
+	// web's interval is an hour: only the first run at start (within firstRoundSpread) evaluates it during this
+	// test. worker's is a second: cron's runs follow.
 	w, srcs := runWorld(t, map[string]string{"web": "@every 1h", "worker": "@every 1s"}, nil, settings("web", "10"), settings("worker", "10"))
 	cancel, done := launch(w)
 	defer stopped(t, cancel, done)
-	waitFor(t, srcs["web"].reads, 1, "web's first reading, at once")
+	waitFor(t, srcs["web"].reads, 1, "web's first reading, at start")
 	waitFor(t, srcs["worker"].reads, 3, "worker's readings, every second")
 	for deadline := time.Now().Add(hang); !w.s.Ready(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -114,19 +114,20 @@ func TestRunEvaluatesAtOnceThenOnSchedule(t *testing.T) {
 	}
 }
 
-func TestRunEvaluatesACronSpecAtOnce(t *testing.T) {
+func TestRunEvaluatesACronSpecAtStart(t *testing.T) {
 	w, srcs := runWorld(t, map[string]string{"web": "0 0 1 1 *"}, nil, settings("web", "10"))
 	cancel, done := launch(w)
 	defer stopped(t, cancel, done)
-	waitFor(t, srcs["web"].reads, 1, "the first reading of a once-a-year cron spec, at once")
+	waitFor(t, srcs["web"].reads, 1, "the first reading of a once-a-year cron spec, at start")
 }
 
 func TestRunReturnsWhenStoppedAtOnce(t *testing.T) {
-	// Shutdown as the first evaluations start: each one is either never admitted or waited for, and under -race
-	// the scheduler's bookkeeping of them is checked too (an Add racing a Wait).
-	for range 20 {
-		w, _ := runWorld(t, map[string]string{"web": "@every 1h", "worker": "@every 1h"}, nil, settings("web", "10"), settings("worker", "10"))
+	// Shutdown before the first evaluations are due, as they start, or while cron's run: each one is either never
+	// admitted or waited for (TestNoEvaluationIsAdmittedOnceStopped tests that bookkeeping by itself).
+	for i := range 10 {
+		w, _ := runWorld(t, map[string]string{"web": "@every 2s", "worker": "@every 3s"}, nil, settings("web", "10"), settings("worker", "10"))
 		cancel, done := launch(w)
+		time.Sleep(time.Duration(i) * 50 * time.Millisecond) // another moment of the first round each time
 		stopped(t, cancel, done)
 	}
 	w, _ := runWorld(t, map[string]string{"web": "@every 1h"}, nil, settings("web", "10"))

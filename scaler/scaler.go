@@ -220,10 +220,11 @@ func New(o Options) (*Scaler, error) {
 // RefreshInterval returns the formation refresh in force.
 func (s *Scaler) RefreshInterval() time.Duration { return s.refresh }
 
-// Run evaluates every group once at once, then on its schedule, until ctx is done: groups on an "@every"
-// interval each at their app's phase of it (see schedule), so that the reads of a thousand policies are spread over
-// their interval rather than all sent at one instant. Shutdown stops scheduling, abandons readings in progress,
-// lets a PATCH in flight finish (bounded by PatchTimeout) and returns.
+// Run evaluates every group once at start (within the first phase of its interval, at most firstRoundSpread),
+// then on its schedule, until ctx is done: groups on an "@every" interval each at their app's phase of it (see
+// schedule), so that the reads of a thousand policies are spread over their interval rather than all sent at one
+// instant. Shutdown stops scheduling, abandons readings in progress, lets a PATCH in flight finish (bounded by
+// PatchTimeout) and returns.
 func (s *Scaler) Run(ctx context.Context) error {
 	logger := cronLogger{s.log}
 	c := cron.New(cron.WithLogger(logger))
@@ -240,17 +241,22 @@ func (s *Scaler) Run(ctx context.Context) error {
 		c.Schedule(g.schedule, jobs[i])
 	}
 	c.Start()
-	// The first evaluation now, not up to one interval from now, unless cron's is as close. Cron runs on the wall
-	// clock, whatever Options.Now says.
+	// The first evaluation at start, not up to one interval later, unless cron's comes as soon: each group's within
+	// the first phase of its interval (firstDelay). Cron runs on the wall clock, whatever Options.Now says.
 	now := time.Now()
+	var first []*time.Timer
 	for i, j := range jobs {
-		if s.groups[i].schedule.Next(now).Sub(now) > time.Second {
-			go j.Run()
+		delay := firstDelay(s.groups[i].app, s.groups[i].schedule, now)
+		if s.groups[i].schedule.Next(now).Sub(now) > delay+time.Second {
+			first = append(first, time.AfterFunc(delay, j.Run))
 		}
 	}
 	s.log.Info("dynopilot running", "policies", len(s.all), "groups", len(s.groups), "dry_run", s.opts.DryRun, "formation_refresh", s.refresh)
 	<-ctx.Done()
 	c.Stop()
+	for _, t := range first {
+		t.Stop() // one that has fired already is either admitted below or refused
+	}
 	select {
 	case <-running.stop():
 	case <-time.After(s.opts.PatchTimeout + 2*time.Second):

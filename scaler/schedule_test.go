@@ -3,7 +3,9 @@ package scaler
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,6 +69,37 @@ func TestDistinctAppsSpreadOverThePhases(t *testing.T) {
 	for off, n := range perSlot {
 		if n > 2*apps/phases {
 			t.Errorf("%d of %d apps at %v: more than twice their share %v", n, apps, off, perSlot)
+		}
+	}
+}
+
+func TestTheFirstRoundIsSpreadWithinTheFirstPhase(t *testing.T) {
+	start := anInstant()
+	for _, c := range []struct {
+		spec   string
+		window time.Duration
+	}{
+		{"@every 5s", 500 * time.Millisecond}, // a tenth of the interval
+		{"@every 1h", firstRoundSpread},       // never more than firstRoundSpread
+		{"*/1 * * * *", firstRoundSpread},     // a cron spec: a tenth of its gap, at most firstRoundSpread
+		{"@every 1s", 100 * time.Millisecond}, // the shortest interval
+		{"0 9 * * MON-FRI", firstRoundSpread}, // a day between runs
+	} {
+		instants := map[time.Duration]int{}
+		for i := range 1000 {
+			app := fmt.Sprintf("app-%04d", i)
+			sched, err := schedule(c.spec, app)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := firstDelay(app, sched, start)
+			if d < 0 || d >= c.window {
+				t.Fatalf("%s, %s: first evaluation %v after start, want within [0, %v)", c.spec, app, d, c.window)
+			}
+			instants[d/(c.window/100)]++
+		}
+		if len(instants) < 90 { // 1,000 apps over a hundredth of the window each: nearly all of them used
+			t.Errorf("%s: 1,000 apps start in %d of 100 parts of the first %v, want them spread", c.spec, len(instants), c.window)
 		}
 	}
 }
@@ -203,4 +236,42 @@ func TestAFreshReadLeavesThePhaseAndAFailedPatchForcesARead(t *testing.T) {
 	if n := len(h.reads["shop"]); n != 4 {
 		t.Errorf("%d reads, want the periodic read at its phase", n)
 	}
+}
+
+func TestNoEvaluationIsAdmittedOnceStopped(t *testing.T) {
+	// Evaluations start and end all the time, from many goroutines, while Run stops: every one admitted ends before
+	// stop's channel closes, none is admitted after, and under -race the WaitGroup inside is never added to from zero
+	// while it is waited on.
+	var f inflight
+	var active atomic.Int64
+	var wg sync.WaitGroup
+	quit := make(chan struct{})
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				if f.enter() {
+					active.Add(1)
+					runtime.Gosched()
+					active.Add(-1)
+					f.done()
+				}
+			}
+		})
+	}
+	runtime.Gosched()
+	ended := f.stop()
+	<-ended
+	if n := active.Load(); n != 0 {
+		t.Errorf("%d evaluations still running once stop said they had ended", n)
+	}
+	if f.enter() {
+		t.Error("an evaluation was admitted after stop")
+	}
+	close(quit)
+	wg.Wait()
 }
