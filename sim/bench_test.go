@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 
@@ -60,6 +61,43 @@ func BenchmarkWeekOneFixed(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := sim.Run(context.Background(), tr, sim.DefaultModel(), []sim.Contender{sim.Fixed("fixed", []int{60})}, sim.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// overloadFormation is a fixed formation far too small for weekTrace: 20 dynos carry 200 requests per second, the
+// trace's mean is 300 and its evening peak 1,250, so a backlog builds for two thirds of every day and never clears.
+const overloadFormation = 20
+
+// BenchmarkWeekSustainedOverload is a 7-day one-second trace through a formation far too small for it: every
+// second after the first hours has a backlog to wait behind, hours then days long. The goal is the same as for any
+// trace: under 5 s per run.
+func BenchmarkWeekSustainedOverload(b *testing.B) {
+	tr := weekTrace()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := sim.Run(context.Background(), tr, sim.DefaultModel(), []sim.Contender{sim.Fixed("fixed", []int{overloadFormation})}, sim.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWeekOverloadAllContenders is the same week with every contender held to MAX=20 dynos, far too few: every
+// contender, the oracle's verification rounds included, runs through the sustained overload.
+func BenchmarkWeekOverloadAllContenders(b *testing.B) {
+	tr := weekTrace()
+	pc, err := sim.LoadPolicy([]string{"POLICY_0_MAX=" + strconv.Itoa(overloadFormation), "POLICY_0_TARGET=400ms"}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := sim.DefaultModel()
+	cs, err := sim.Contenders(pc, m, sim.Reading{Kind: sim.ReadingLatency, Window: 30 * time.Second, Delay: 15 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := sim.Run(context.Background(), tr, m, cs, sim.Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -32,6 +32,7 @@ const (
 	colorServing  = "#e6550d"
 	colorLatency  = "#31a354"
 	colorBreach   = "#d62728"
+	colorH12      = "#67000d"
 	colorBound    = "#888888"
 )
 
@@ -65,7 +66,7 @@ func WriteChartFile(path string, rep *Report) error {
 
 // WriteSVG draws the chart of dynopilot beside the best anchor as one SVG document: per contender, load against
 // serving capacity, serving and booting dynos within MIN and MAX, and p95 latency against the objective with the
-// minutes in breach marked.
+// minutes in breach marked, and the minutes with H12 errors (requests the router gave up on at its timeout).
 func WriteSVG(w io.Writer, rep *Report) error {
 	c, err := simChart(rep)
 	if err != nil {
@@ -83,7 +84,8 @@ type chartColumn struct {
 	res                  *Result
 	rate, serving, total []float64 // total: serving plus booting
 	p95                  []float64
-	breach               []int // breach minutes in the bucket
+	breach               []int     // breach minutes in the bucket
+	h12                  []float64 // H12 errors in the bucket
 }
 
 // simChart turns a report into the chart: each series is cut into chartBuckets time buckets, and each bucket
@@ -112,7 +114,7 @@ func simChart(rep *Report) (chart.Chart, error) {
 		c := &cols[i]
 		s := c.res.Series
 		c.rate, c.serving, c.total, c.p95 = make([]float64, buckets), make([]float64, buckets), make([]float64, buckets), make([]float64, buckets)
-		c.breach = make([]int, buckets)
+		c.breach, c.h12 = make([]int, buckets), make([]float64, buckets)
 		for m := range s.P95 {
 			b := min(buckets-1, int(float64(m)/perBucket))
 			c.rate[b] = max(c.rate[b], float64(s.Rate[m]))
@@ -121,6 +123,9 @@ func simChart(rep *Report) (chart.Chart, error) {
 			c.p95[b] = max(c.p95[b], float64(s.P95[m]))
 			if s.Breach[m] {
 				c.breach[b]++
+			}
+			if m < len(s.H12) {
+				c.h12[b] += float64(s.H12[m])
 			}
 		}
 		for _, v := range c.p95 {
@@ -169,6 +174,27 @@ func simChart(rep *Report) (chart.Chart, error) {
 				Title: fmt.Sprintf("%d breach min between %s and %s", n, elapsed(from.Sub(start)), elapsed(to.Sub(start)))})
 			b = e
 		}
+		// Minutes with H12 errors (at least one request, rounded) make a darker bar over the breach bar: they are
+		// breaches at their worst, requests that got the router's 503.
+		for b := 0; b < buckets; b++ {
+			if c.h12[b] < 0.5 {
+				continue
+			}
+			e, n := b, 0.0
+			for ; e < buckets && c.h12[e] >= 0.5; e++ {
+				n += c.h12[e]
+			}
+			from, to := at(float64(b)), at(float64(e))
+			breaches = append(breaches, chart.Marker{Kind: chart.Strip, At: from, Until: to, Name: "H12 errors", Color: colorH12,
+				Title: fmt.Sprintf("%.0f H12 errors (router timeout %s) between %s and %s", n, dur(rep.Model.RouterTimeout),
+					elapsed(from.Sub(start)), elapsed(to.Sub(start)))})
+			b = e
+		}
+		latencyRules := []chart.Rule{{Value: objective, Label: "objective " + dur(objective), Color: colorBreach}}
+		if c.res.H12 >= 0.5 && rep.Model.RouterTimeout > 0 {
+			latencyRules = append(latencyRules, chart.Rule{Value: rep.Model.RouterTimeout,
+				Label: "H12 timeout " + dur(rep.Model.RouterTimeout), Color: colorH12})
+		}
 		var bounds []chart.Rule
 		for _, k := range []string{"MAX", "MIN"} {
 			if v, err := strconv.ParseFloat(c.res.Settings[k], 64); err == nil {
@@ -178,7 +204,8 @@ func simChart(rep *Report) (chart.Chart, error) {
 		r := c.res
 		out.Columns = append(out.Columns, chart.Column{
 			Title: c.name,
-			Note:  fmt.Sprintf("%d breach min, %.0f dyno-h, %d events", r.BreachMinutes, r.DynoHours, r.ScaleEvents),
+			Note: fmt.Sprintf("%d breach min, %s H12, %.0f dyno-h, %d events", r.BreachMinutes, errorsText(r.H12, r.Requests),
+				r.DynoHours, r.ScaleEvents),
 			Panels: []chart.Panel{{
 				Title: "requests/s",
 				Series: []chart.Series{
@@ -196,7 +223,7 @@ func simChart(rep *Report) (chart.Chart, error) {
 			}, {
 				Title: "latency", Log: true, Min: latLo, Max: latHi, Format: chart.Seconds,
 				Series:  []chart.Series{{Name: "p95", Points: p95, Color: colorLatency}},
-				Rules:   []chart.Rule{{Value: objective, Label: "objective " + dur(objective), Color: colorBreach}},
+				Rules:   latencyRules,
 				Markers: breaches,
 			}},
 		})

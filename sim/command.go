@@ -23,7 +23,8 @@ func ContenderNames() []string {
 // Command is `dynopilot simulate`: it replays a trace through the model with the policy read from env (or from
 // --env-file) and every comparison contender, prints the table (or JSON with --json) and writes the chart with
 // --chart. Exit code 0 on success, 2 for a wrong flag, setting or trace, 1 when something failed to be read or
-// written.
+// written or when ctx was done before the run finished (SIGTERM or Ctrl-C: `dynopilot simulate` stops within a
+// second, says so, and writes no report or chart).
 func Command(ctx context.Context, args []string, env []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -113,9 +114,14 @@ func Command(ctx context.Context, args []string, env []string, stdout, stderr io
 	if err != nil {
 		return usage("policy settings:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
-	tr, err := LoadTrace(*tracePath)
+	tr, err := LoadTraceContext(ctx, *tracePath)
 	if err != nil {
 		var pe *os.PathError
+		var stop *StoppedError
+		if errors.As(err, &stop) {
+			fmt.Fprintf(stderr, "simulate: %v; no report written\n", err)
+			return 1
+		}
 		if errors.As(err, &pe) {
 			fmt.Fprintf(stderr, "simulate: %v\n", err)
 			return 1
@@ -139,6 +145,11 @@ func Command(ctx context.Context, args []string, env []string, stdout, stderr io
 	opt := Options{Start: startAt, Initial: *initial, Series: *chart != ""}
 	results, err := Run(ctx, tr, m, run, opt)
 	if err != nil {
+		var stop *StoppedError
+		if errors.As(err, &stop) {
+			fmt.Fprintf(stderr, "simulate: %v; no report written\n", err)
+			return 1
+		}
 		fmt.Fprintf(stderr, "simulate: %v\n", err)
 		return 1
 	}
@@ -162,7 +173,9 @@ func Command(ctx context.Context, args []string, env []string, stdout, stderr io
 }
 
 // Contenders builds every contender for a policy: dynopilot (the policy itself), the anchors, static and oracle, the
-// last two within the policy's MIN and MAX and the dyno size's limit (SIZE_LIMIT when set).
+// last two within the policy's MIN and MAX and the dyno size's limit (SIZE_LIMIT when set); the oracle within the
+// policy's SCHEDULE windows too, second by second (PolicyOracle), while static, one count for the whole run, keeps
+// to MIN and MAX.
 func Contenders(pc *PolicyConfig, m Model, r Reading) ([]Contender, error) {
 	anchors, err := Anchors(pc.Policy, m, r)
 	if err != nil {
@@ -175,6 +188,8 @@ func Contenders(pc *PolicyConfig, m Model, r Reading) ([]Contender, error) {
 	hi := min(pc.Policy.Max, limit)
 	out := []Contender{Engine("dynopilot", "dynopilot", pc, r)}
 	out = append(out, anchors...)
-	out = append(out, Static(pc.Policy.Min, hi), Oracle(pc.Policy.Min, hi))
+	oracle := PolicyOracle(pc.Policy)
+	oracle.Settings["MAX"] = fmt.Sprint(hi) // as static's: within the size limit
+	out = append(out, Static(pc.Policy.Min, hi), oracle)
 	return out, nil
 }

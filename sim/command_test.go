@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -31,7 +32,7 @@ func TestCommandPrintsTheTableForEveryContender(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range append([]string{"breach min", "dyno-hours", "cost (Standard-1X)", "scale events", "best anchor"}, sim.ContenderNames()...) {
+	for _, want := range append([]string{"breach min", "H12 errors", "dyno-hours", "cost (Standard-1X)", "scale events", "best anchor"}, sim.ContenderNames()...) {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -202,6 +203,45 @@ func TestRecommendedPoliciesRunAsDocumented(t *testing.T) {
 	}
 	if last.Desired != 42 {
 		t.Errorf("steady 360 req/s under the rate policy: %d dynos, want 42 (36 + SAFETY × √36)", last.Desired)
+	}
+}
+
+// Requests the router gave up on (H12) are in the table, the JSON and the chart: a column with their count and share,
+// a field per contender, and on the latency panel the minutes they happened in and the 30 s timeout.
+func TestReportShowsH12Errors(t *testing.T) {
+	chart := filepath.Join(t.TempDir(), "h12.svg")
+	args := []string{"--trace", "testdata/azure_llm2023_conv_1s.csv", "--scale", "5", "--contenders", "dynopilot,hirefire"}
+	env := []string{"POLICY_0_MAX=3", "POLICY_0_TARGET=400ms"} // 3 dynos carry 30/s; the trace peaks at 95/s
+	code, out, errs := runCommand(t, env, append(args, "--json", "--chart", chart)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep sim.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	d := rep.Result("dynopilot")
+	if d == nil || d.H12 < 1 || d.H12 >= d.Requests || d.P99 != 30 || rep.Model.RouterTimeout != 30 {
+		t.Fatalf("dynopilot held to 3 dynos: %+v, router timeout %v; want some H12 errors, p99 at the 30 s timeout", d, rep.Model.RouterTimeout)
+	}
+	if !strings.Contains(out, `"h12_errors": `) || !strings.Contains(out, `"requests": `) {
+		t.Errorf("JSON lacks h12_errors or requests:\n%s", out)
+	}
+	svg, err := os.ReadFile(chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"H12 errors", "H12 timeout 30s", "H12 errors (router timeout 30s) between", " H12, "} {
+		if !bytes.Contains(svg, []byte(want)) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+	code, out, errs = runCommand(t, env, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if want := fmt.Sprintf("%.0f (", d.H12); !strings.Contains(out, "H12 errors") || !strings.Contains(out, want) {
+		t.Errorf("table lacks the H12 column or dynopilot's %s...:\n%s", want, out)
 	}
 }
 

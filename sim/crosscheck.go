@@ -41,6 +41,8 @@ type CheckResult struct {
 	P95DES       float64 `json:"p95_des_seconds"`
 	P99Model     float64 `json:"p99_model_seconds"`
 	P99DES       float64 `json:"p99_des_seconds"`
+	H12Model     float64 `json:"h12_errors_model"` // requests past the router's timeout
+	H12DES       int     `json:"h12_errors_des"`
 }
 
 // CrossCheck runs each scenario through the per-second model and through the request-by-request simulation (seeded,
@@ -59,7 +61,8 @@ func CrossCheck(ctx context.Context, scenarios []CheckScenario, seed uint64) ([]
 		des := newRequestSim(m.params(), sc.Rates, sc.Serving, seed).run()
 		other := newRequestSim(m.params(), sc.Rates, sc.Serving, seed+1000).run()
 		cr := CheckResult{Scenario: sc.Name, Requests: des.requests,
-			P95Model: model.P95, P95DES: des.p95, P99Model: model.P99, P99DES: des.p99, BreachModel: model.BreachMinutes}
+			P95Model: model.P95, P95DES: des.p95, P99Model: model.P99, P99DES: des.p99, BreachModel: model.BreachMinutes,
+			H12Model: model.H12, H12DES: des.h12}
 		var errs, noise []float64
 		for i, dm := range des.minutes {
 			if dm.requests < 200 {
@@ -97,11 +100,11 @@ func CrossCheck(ctx context.Context, scenarios []CheckScenario, seed uint64) ([]
 // WriteCrossCheck prints the agreement table.
 func WriteCrossCheck(w io.Writer, rs []CheckResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trequests\tminute p95 error median\tp90\tseed to seed\tbreach min model\trequests\tverdicts agree\tclear minutes agree\tp95 model\trequests\tp99 model\trequests\t")
+	fmt.Fprintln(tw, "scenario\trequests\tminute p95 error median\tp90\tseed to seed\tbreach min model\trequests\tverdicts agree\tclear minutes agree\tp95 model\trequests\tp99 model\trequests\tH12 model\trequests\t")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.1f%%\t%.1f%%\t%d\t%d\t%d/%d\t%d/%d\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Requests,
+		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.1f%%\t%.1f%%\t%d\t%d\t%d/%d\t%d/%d\t%s\t%s\t%s\t%s\t%.0f\t%d\t\n", r.Scenario, r.Requests,
 			100*r.MedianMinuteErr, 100*r.P90MinuteErr, 100*r.NoiseMedianErr, r.BreachModel, r.BreachDES, r.BreachAgree, r.Minutes, r.ClearAgree, r.ClearMinutes,
-			fmtSeconds(r.P95Model), fmtSeconds(r.P95DES), fmtSeconds(r.P99Model), fmtSeconds(r.P99DES))
+			fmtSeconds(r.P95Model), fmtSeconds(r.P95DES), fmtSeconds(r.P99Model), fmtSeconds(r.P99DES), r.H12Model, r.H12DES)
 	}
 	return tw.Flush()
 }

@@ -10,7 +10,9 @@ import (
 // arrivals at each second's rate, exponential service times, one FIFO queue in front of every server of the serving
 // dynos (perDyno servers each). Events are processed in time order: arrivals, departures, and the serving count at
 // each second's start; a waiting request starts as soon as a server is free and the count allows. A server whose
-// dyno is removed finishes the request it holds but takes no more.
+// dyno is removed finishes the request it holds but takes no more. A request whose latency passes the router's
+// timeout is an H12 error: counted, and recorded at the timeout, when the router answered it; it is still served
+// in its turn, as a dyno serves it not knowing.
 type requestSim struct {
 	p       queueParams
 	rates   []float64
@@ -30,6 +32,7 @@ type desResult struct {
 	minutes  []desMinute
 	p95, p99 float64
 	requests int
+	h12      int // requests past the router's timeout
 }
 
 func newRequestSim(p queueParams, rates []float64, serving []int, seed uint64) *requestSim {
@@ -40,6 +43,17 @@ func (s *requestSim) run() desResult {
 	T := len(s.rates)
 	lat := make([][]float64, (T+59)/60)
 	var all []float64
+	h12 := 0
+	// record files a request's latency, at the router's timeout when it passed it.
+	record := func(arrival, l float64) {
+		if l > routerTimeout {
+			h12++
+			l = routerTimeout
+		}
+		m := int(arrival) / 60
+		lat[m] = append(lat[m], l)
+		all = append(all, l)
+	}
 	var (
 		busy    int
 		servers int
@@ -51,10 +65,7 @@ func (s *requestSim) run() desResult {
 		service := s.rng.ExpFloat64() / s.p.mu
 		busy++
 		departs.push(at + service)
-		l := at + service - arrival
-		m := int(arrival) / 60
-		lat[m] = append(lat[m], l)
-		all = append(all, l)
+		record(arrival, at+service-arrival)
 	}
 	// advance processes departures up to t, starting waiting requests as servers free up.
 	advance := func(t float64) {
@@ -106,11 +117,9 @@ func (s *requestSim) run() desResult {
 		}
 	}
 	for _, a := range waiting[head:] { // never served: beyond any bound
-		m := int(a) / 60
-		lat[m] = append(lat[m], math.Inf(1))
-		all = append(all, math.Inf(1))
+		record(a, math.Inf(1))
 	}
-	res := desResult{minutes: make([]desMinute, len(lat)), requests: len(all)}
+	res := desResult{minutes: make([]desMinute, len(lat)), requests: len(all), h12: h12}
 	for m, ls := range lat {
 		if len(ls) == 0 {
 			continue

@@ -29,7 +29,28 @@
 // form. Beyond it, the excess is a backlog they wait behind first: FIFO, they wait until everything ahead has been
 // served, counting the capacity each coming second will have (dynos already booting, or a known schedule), then as
 // in the queue at 97%. The backlog changes linearly through the second, so arrivals' delays spread evenly between
-// its start and end values. With no dyno serving, arrivals wait beyond any bound (the latency grid's top).
+// its start and end values. With no dyno serving, arrivals wait beyond any bound (the latency grid's top). The wait
+// behind a backlog is found in one step per change of the serving count on the way (a dyno booted, a schedule's
+// next count), never one per second waited, so a backlog days long costs what a short one does: any trace at any
+// load simulates as fast as a comfortable one (BenchmarkWeekSustainedOverload).
+//
+// # The router's timeout (H12)
+//
+// Heroku's router gives up on a request that has not started its answer 30 s (RouterTimeout) after it was handed
+// to a dyno, the time queued in the dyno included: it answers the client 503 and logs an H12 error. The dyno does
+// not know and serves the request in its turn, so timed-out requests still take their share of capacity: the
+// queue above is unchanged by the timeout. What changes is what is reported:
+//
+//   - Requests whose latency would pass 30 s are H12 errors: Result.H12, the "H12 errors" column (count and share
+//     of all requests), h12_errors in the JSON, and on the chart the minutes they happened in. Requests that
+//     arrive with no dyno serving are among them.
+//   - In the percentiles (the run's p95 and p99, each minute's p95, and a latency reading, which the router's logs
+//     give the daemon as service=30000ms) an H12 counts at 30 s, the moment the client got its answer: a p95 is at
+//     most 30 s, however long the backlog behind it. Counting them at 30 s, rather than leaving them out, keeps a
+//     run whose requests fail from looking faster than one whose requests are slow.
+//   - They are above any objective (which must be under 30 s), so they count towards breach minutes as before.
+//   - Queue time (a queue-time reading) is what the app measures when it starts a request, and it starts the
+//     timed-out ones too: it is not capped, as an app's request-queue metric is not.
 //
 // Latency is service plus waiting. Each second's distribution is put on a fixed grid of latencies, three edges per
 // octave, with the objective exactly on an edge; minutes, readings and the whole run are sums of seconds, so the
@@ -63,10 +84,13 @@
 //   - hpa, judoscale, hirefire, heroku: see Anchors; each is a policy configuration run by the same engine
 //     (HPA's rate limit is the one wrapper).
 //   - static: the smallest fixed count with no breach minute (see Static).
-//   - oracle: the offline optimum knowing the trace and the boot time (see Oracle).
+//   - oracle: the offline optimum knowing the trace and the boot time, within the bounds the policy keeps to at
+//     every second: MIN and MAX as its SCHEDULE windows replace them, and the size limit (see PolicyOracle).
 //
 // Reactive, not among the usual contenders, is a reference for what reacting can reach at all: an exact model and
 // every past second known at once (bench/simulate -frontier sweeps it).
 //
-// Contenders run in parallel, one goroutine each; the per-second loop allocates nothing.
+// Contenders run in parallel, one goroutine each; the per-second loop allocates nothing. A run stops within
+// milliseconds when its context is done (Run returns a *StoppedError), which is how SIGTERM and Ctrl-C stop
+// `dynopilot simulate`.
 package sim

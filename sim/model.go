@@ -48,8 +48,8 @@ func (m Model) Validate() error {
 	if m.Boot < 0 {
 		errs = append(errs, fmt.Errorf("boot time %v: expected 0 or more", m.Boot))
 	}
-	if m.Objective <= 0 {
-		errs = append(errs, fmt.Errorf("objective %v: expected a p95 latency above 0", m.Objective))
+	if m.Objective <= 0 || m.Objective >= RouterTimeout {
+		errs = append(errs, fmt.Errorf("objective %v: expected a p95 latency above 0 and under the router's %v timeout (a slower request is an H12 error)", m.Objective, RouterTimeout))
 	}
 	if _, ok := dynosize.Lookup(m.Size); !ok {
 		errs = append(errs, fmt.Errorf("dyno size %q: expected a Heroku dyno size such as Standard-1X or Performance-M", m.Size))
@@ -289,7 +289,7 @@ func (q *queue) step(lambda float64, n int, d *dist) {
 		d.lq = max(0, xm-float64(c)*tb.rhoOf(xm))
 	case xlo >= xc:
 		d.fluid = 1
-		d.d0, d.d1 = q.wait(x0-xc, float64(q.now), k), q.wait(x1-xc, float64(q.now+1), k)
+		d.d0, d.d1 = q.wait(x0-xc, q.now, k), q.wait(x1-xc, q.now+1, k)
 		if d.d0 > d.d1 {
 			d.d0, d.d1 = d.d1, d.d0
 		}
@@ -298,7 +298,7 @@ func (q *queue) step(lambda float64, n int, d *dist) {
 	default: // the backlog appears or clears within the second
 		u := (xhi - xc) / (xhi - xlo)
 		d.fluid = u
-		at := float64(q.now)
+		at := q.now
 		if x1 > x0 {
 			at++
 		}
@@ -310,15 +310,27 @@ func (q *queue) step(lambda float64, n int, d *dist) {
 	}
 }
 
-// projection tells how many dynos serve at a second to come, as far as is known now.
+// projection tells how many dynos will serve in the seconds to come, as far as is known now (booting dynos, a
+// known schedule).
 type projection interface {
-	servingAt(t int) int
+	// drain is how long b requests take to be served from the start of second s on, when every dyno serving
+	// completes capacity requests per second: the time at which the capacity summed over the seconds from s
+	// reaches b. neverServed when it never does (no dyno will ever serve). It costs one step per change of the
+	// serving count on the way (or a binary search), never one per second waited, so that a backlog days long
+	// costs no more than a short one.
+	drain(b float64, s int, capacity float64) float64
 }
 
-// wait is how long a request that finds b requests ahead of it at time from waits for them to be served: at the
-// current capacity k, or with ahead, at the capacity each second to come will have (FIFO: the backlog ahead of a
-// request is served before it, by whatever capacity there is meanwhile).
-func (q *queue) wait(b, from, k float64) float64 {
+// neverServed is the wait of a request no dyno will ever serve: beyond every edge of any latency grid (whose top is
+// objective x 2^21, and the objective is under the router's timeout), and finite, so that the arithmetic on it stays
+// ordinary.
+const neverServed = 1e9
+
+// wait is how long a request that finds b requests ahead of it at the start of second from waits for them to be
+// served: at the current capacity k, or with ahead, at k for the current second and then at the capacity each
+// second to come will have (FIFO: the backlog ahead of a request is served before it, by whatever capacity there
+// is meanwhile).
+func (q *queue) wait(b float64, from int, k float64) float64 {
 	if b <= 0 {
 		return 0
 	}
@@ -326,22 +338,17 @@ func (q *queue) wait(b, from, k float64) float64 {
 		return b / k
 	}
 	tau := 0.0
-	s := int(from)
-	frac := 1 - (from - float64(s))
-	for range 24 * 3600 {
-		ks := float64(q.ahead.servingAt(s)) * q.p.capacity
-		if s == q.now {
-			ks = k
+	if from == q.now {
+		if k >= b {
+			return b / k
 		}
-		if ks*frac >= b {
-			return tau + b/ks
-		}
-		b -= ks * frac
-		tau += frac
-		s++
-		frac = 1
+		b -= k
+		tau, from = 1, from+1
 	}
-	return tau + b/k
+	if w := q.ahead.drain(b, from, q.p.capacity); w < neverServed {
+		return tau + w
+	}
+	return neverServed
 }
 
 // erlangTable describes the stationary M/M/c queue of one c on a grid of utilisations dense towards 1:
@@ -422,7 +429,7 @@ func (ts *erlangTables) get(c int) *erlangTable {
 	return ts.byC[c]
 }
 
-// Latency is summarised on a fixed grid of edges, four per octave, with the objective exactly on an edge: the share
+// Latency is summarised on a fixed grid of edges, three per octave, with the objective exactly on an edge: the share
 // of a minute's requests above the objective is then exact, and quantiles between edges are interpolated on the
 // logarithm of the survival function, which is exact for exponential tails.
 const (
@@ -436,27 +443,45 @@ type grid struct {
 	eMu [nEdges]float64 // e^(-mu x) at each edge: the service-time survival, the same for every second
 	obj float64
 	mu  float64
+	// lastUnder is the last edge below the router's timeout, where latencies are capped (see latencyQuantile);
+	// eMuTimeout is the service-time survival at the timeout.
+	lastUnder  int
+	eMuTimeout float64
 }
 
 func newGrid(objective, mu float64) *grid {
-	g := &grid{obj: objective, mu: mu}
+	g := &grid{obj: objective, mu: mu, eMuTimeout: math.Exp(-mu * routerTimeout)}
 	for j := range g.x {
 		g.x[j] = objective * math.Exp2(float64(j-objEdge)/edgesPerOctave)
 		g.eMu[j] = math.Exp(-mu * g.x[j])
+		if g.x[j] < routerTimeout {
+			g.lastUnder = j
+		}
 	}
 	return g
 }
 
+// RouterTimeout is how long Heroku's router waits for a dyno to start answering a request, counted from when it
+// hands the request over (so the time queued in the dyno counts): past it the router answers the client 503 with
+// an H12 error, while the dyno, which does not know, goes on to serve the request in its turn.
+const RouterTimeout = 30 * time.Second
+
+// routerTimeout is RouterTimeout in seconds.
+const routerTimeout = 30.0
+
 // latSurvAt is d.latSurv at edge j, with the service part taken from the table: one exponential per edge in the
 // stationary regime; bt holds the backlog share's constants (set when d.fluid > 0).
 func (g *grid) latSurvAt(d *dist, bt *backlogTerms, j int) float64 {
-	x := g.x[j]
+	return latSurvWith(d, bt, g.x[j], g.eMu[j])
+}
+
+// latSurvWith is d.latSurv at x, given em = e^(-mu x).
+func latSurvWith(d *dist, bt *backlogTerms, x, em float64) float64 {
 	s := d.over
 	if d.fluid > 0 {
 		s += d.fluid * bt.surv(x)
 	}
 	if st := d.statShare(); st > 0 {
-		em := g.eMu[j]
 		if d.pw > 0 {
 			mu, delta := d.mu, d.theta-d.mu
 			if dx := delta * x; math.Abs(dx) < 1e-3 {
@@ -489,25 +514,31 @@ func (g *grid) ceil(x float64) int {
 
 // secondHist is one second's requests on the grid: le[j] for lo <= j <= hi is how many have latency at or below
 // edge j; below edge lo the count is taken as `below`, above edge hi as `above` (everyone but those with no dyno).
+// For latencies, timeout is how many take longer than the router's timeout (H12 errors, those with no dyno
+// included), and no edge past the last one under the timeout is filled: the router answers those requests at the
+// timeout (see latencyQuantile).
 type secondHist struct {
-	lambda float64
-	below  float64
-	above  float64
-	lo, hi int
-	le     [nEdges]float64
+	lambda  float64
+	below   float64
+	above   float64
+	timeout float64
+	lo, hi  int
+	le      [nEdges]float64
 }
 
 func (s *secondHist) copyFrom(o *secondHist) {
-	s.lambda, s.below, s.above, s.lo, s.hi = o.lambda, o.below, o.above, o.lo, o.hi
+	s.lambda, s.below, s.above, s.timeout, s.lo, s.hi = o.lambda, o.below, o.above, o.timeout, o.lo, o.hi
 	if o.lo <= o.hi {
 		copy(s.le[o.lo:o.hi+1], o.le[o.lo:o.hi+1])
 	}
 }
 
 // fillLatency puts the second's request latencies (service plus queueing) on the grid, evaluating the survival
-// function only where it is between about 0.75 and 0.0005, and always at the objective.
+// function only where it is between about 0.75 and 0.0005, and always at the objective; and counts the requests
+// whose latency passes the router's timeout (exactly, whenever the tail reaches it: a share under 0.0005 is left
+// off, as the grid leaves it off every edge).
 func (g *grid) fillLatency(d *dist, s *secondHist) {
-	s.lambda, s.below, s.above = d.lambda, 0, d.lambda*(1-d.over)
+	s.lambda, s.below, s.above, s.timeout = d.lambda, 0, d.lambda*(1-d.over), d.lambda*d.over
 	if d.lambda == 0 || d.over >= 1 {
 		s.lo, s.hi = 0, -1
 		return
@@ -535,6 +566,11 @@ func (g *grid) fillLatency(d *dist, s *secondHist) {
 	if d.fluid > 0 {
 		bt.set(d.d0, d.d1, d.mu, d.cpw, d.ctheta, true)
 	}
+	if hi >= routerTimeout {
+		s.timeout = d.lambda * min(1, latSurvWith(d, &bt, routerTimeout, g.eMuTimeout))
+		s.hi = min(s.hi, g.lastUnder)
+		s.lo = min(s.lo, s.hi)
+	}
 	for j := s.lo; j <= s.hi; j++ {
 		s.le[j] = d.lambda * (1 - g.latSurvAt(d, &bt, j))
 	}
@@ -542,7 +578,7 @@ func (g *grid) fillLatency(d *dist, s *secondHist) {
 
 // fillWait puts the second's queueing delays (time before service starts) on the grid.
 func (g *grid) fillWait(d *dist, s *secondHist) {
-	s.lambda, s.above = d.lambda, d.lambda*(1-d.over)
+	s.lambda, s.above, s.timeout = d.lambda, d.lambda*(1-d.over), 0
 	if d.lambda == 0 || d.over >= 1 {
 		s.below, s.lo, s.hi = 0, 0, -1
 		return
@@ -587,12 +623,13 @@ func (g *grid) fillWait(d *dist, s *secondHist) {
 	s.below = s.le[s.lo]
 }
 
-// hist accumulates seconds: total requests, explicit counts at or below each edge, and a difference array for the
-// ranges each second leaves implicit.
+// hist accumulates seconds: total requests, explicit counts at or below each edge, a difference array for the
+// ranges each second leaves implicit, and (latencies) the requests past the router's timeout.
 type hist struct {
-	total float64
-	le    [nEdges]float64
-	diff  [nEdges + 1]float64
+	total   float64
+	timeout float64
+	le      [nEdges]float64
+	diff    [nEdges + 1]float64
 }
 
 func (h *hist) reset() { *h = hist{} }
@@ -602,6 +639,7 @@ func (h *hist) add(s *secondHist) {
 		return
 	}
 	h.total += s.lambda
+	h.timeout += s.timeout
 	if s.lo > s.hi {
 		h.diff[0] += s.below
 		h.diff[nEdges] -= s.below
@@ -619,6 +657,7 @@ func (h *hist) add(s *secondHist) {
 
 func (h *hist) merge(o *hist) {
 	h.total += o.total
+	h.timeout += o.timeout
 	for j := range h.le {
 		h.le[j] += o.le[j]
 	}
@@ -673,6 +712,31 @@ func (g *grid) quantile(h *hist, p float64) float64 {
 		prev = c
 	}
 	return g.x[nEdges-1]
+}
+
+// latencyQuantile is the p-quantile of the accumulated latencies as the clients see them: a request past the
+// router's timeout gets the router's H12 answer at the timeout, so latencies are capped there. Below the last edge
+// under the timeout it is quantile; beyond it, the survival is interpolated (on its logarithm) from that edge to
+// the timeout, where it is the share of H12 errors, and a quantile within that share is the timeout itself.
+func (g *grid) latencyQuantile(h *hist, p float64) float64 {
+	if h.total <= 0 {
+		return 0
+	}
+	target := p * h.total
+	c := h.atEdge(g.lastUnder)
+	if c >= target*(1-1e-12) {
+		return g.quantile(h, p)
+	}
+	s0, sx := h.total-c, h.total-target
+	sT := min(h.timeout, s0) // survival just under the timeout
+	if sx <= sT {
+		return routerTimeout
+	}
+	x0 := g.x[g.lastUnder]
+	if sT > 0 && s0 > sT {
+		return x0 + (routerTimeout-x0)*math.Log(s0/sx)/math.Log(s0/sT)
+	}
+	return x0 + (routerTimeout-x0)*(s0-sx)/(s0-sT)
 }
 
 // app is one contender's app as the runner sees it: the queue, and a cache of the seconds already described. The

@@ -1,7 +1,10 @@
 package sim
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,5 +199,118 @@ func TestSecondAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per second, want 0", allocs)
+	}
+}
+
+// A second whose latency is exponential with mean 10 s (an M/M/1 queue at 99% load: sojourn rate mu - lambda = 0.1)
+// has its p95 just under the router's timeout (10 ln 20 = 29.96 s) and e^-3 = 5% of its requests past it: the p95
+// is exact, the p99 is the timeout itself (those requests got the router's 503 at 30 s), and the H12 count is
+// exact.
+func TestLatencyIsCappedAtTheRouterTimeout(t *testing.T) {
+	p := DefaultModel().params()
+	g := newGrid(p.objective, p.mu)
+	d := dist{lambda: 9.9, mu: p.mu, pw: 0.99, theta: 0.1}
+	var s secondHist
+	g.fillLatency(&d, &s)
+	var h hist
+	h.add(&s)
+	if want := 9.9 * math.Exp(-3); math.Abs(h.timeout-want) > 1e-9*want {
+		t.Errorf("H12 errors %v, want %v (P(latency > 30 s) = e^-3)", h.timeout, want)
+	}
+	if got, want := g.latencyQuantile(&h, 0.95), 10*math.Log(20); math.Abs(got-want) > 0.002*want {
+		t.Errorf("p95 %v, want %v", got, want)
+	}
+	if got, want := g.latencyQuantile(&h, 0.5), 10*math.Log(2); math.Abs(got-want) > 0.002*want {
+		t.Errorf("p50 %v, want %v: below the timeout nothing changes", got, want)
+	}
+	for _, q := range []float64{0.96, 0.99, 0.999} {
+		if got := g.latencyQuantile(&h, q); got != routerTimeout {
+			t.Errorf("p%v %v, want the router's timeout %v: a request past it is answered then", 100*q, got, routerTimeout)
+		}
+	}
+	// Queue time is what the app measures when it serves a request, and it serves the H12s too: not capped.
+	var w secondHist
+	g.fillWait(&dist{lambda: 9.9, mu: p.mu, fluid: 1, d0: 40, d1: 60, cpw: 0.5, ctheta: 3}, &w)
+	var hw hist
+	hw.add(&w)
+	if got := g.quantile(&hw, 0.5); got < 40 || got > 60 {
+		t.Errorf("median queue time behind a 40-60 s backlog: %v, want it in [40, 60]", got)
+	}
+	// No dyno serving: every request of the second is an H12.
+	var none secondHist
+	g.fillLatency(&dist{lambda: 5, mu: p.mu, over: 1}, &none)
+	if none.timeout != 5 {
+		t.Errorf("no dyno serving: %v H12 errors of 5 requests, want 5", none.timeout)
+	}
+}
+
+// refWait is the wait as it was computed before projections could drain: second by second, up to the second from
+// which the serving count no longer changes (last), where a count of 0 means never.
+func refWait(now int, servingAt func(int) int, last int, capacity, b float64, from int, k float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	tau := 0.0
+	for s := from; ; s++ {
+		ks := float64(servingAt(s)) * capacity
+		if s == now {
+			ks = k
+		}
+		if ks >= b {
+			return tau + b/ks
+		}
+		if s > now && s >= last && ks == 0 {
+			return neverServed
+		}
+		b -= ks
+		tau++
+	}
+}
+
+// The wait behind a backlog is what stepping through the seconds to come gives, for booting dynos and for known
+// schedules (zeros, an end that serves nobody), without stepping.
+func TestWaitDrainsAsSecondBySecond(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 2))
+	p := DefaultModel().params()
+	check := func(what string, q *queue, servingAt func(int) int, last int) {
+		t.Helper()
+		k := float64(max(1, servingAt(q.now))) * p.capacity
+		for _, b := range []float64{0, 0.5, 7, 40, 333.3, 5000, 2e5} {
+			for _, from := range []int{q.now, q.now + 1} {
+				got := q.wait(b, from, k)
+				want := refWait(q.now, servingAt, last, p.capacity, b, from, k)
+				if math.Abs(got-want) > 1e-9*max(1, want) {
+					t.Fatalf("%s: wait(%v, %d) = %v, second by second %v", what, b, from, got, want)
+				}
+			}
+		}
+	}
+	for i := range 200 {
+		now := 1000 + rng.IntN(100)
+		f := &fleet{serving: rng.IntN(4), boot: 45}
+		for range rng.IntN(6) {
+			f.ready = append(f.ready, now+1+rng.IntN(400))
+		}
+		slices.Sort(f.ready)
+		f.quantity = f.serving + len(f.ready)
+		q := &queue{p: p, now: now, ahead: f}
+		check(fmt.Sprintf("fleet %d (%d serving, ready at %v)", i, f.serving, f.ready), q, func(s int) int {
+			n := f.serving
+			for _, r := range f.ready {
+				if r <= s {
+					n++
+				}
+			}
+			return n
+		}, now+401)
+
+		sc := &schedule{q: make([]int, 1+rng.IntN(3000))}
+		for j := range sc.q {
+			sc.q[j] = rng.IntN(4) // zeros included, the last one too sometimes
+		}
+		q = &queue{p: p, now: rng.IntN(len(sc.q) + 10), ahead: sc}
+		check(fmt.Sprintf("schedule %d (%d s, last %d)", i, len(sc.q), sc.q[len(sc.q)-1]), q, func(s int) int {
+			return sc.q[min(s, len(sc.q)-1)]
+		}, len(sc.q))
 	}
 }

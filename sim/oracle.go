@@ -1,6 +1,14 @@
 package sim
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dynopilot/dynopilot/policy"
+)
 
 // needTable answers how many serving dynos a steady arrival rate needs to keep the p95 latency at or under the
 // objective: the smallest n with n*C above the rate and, in the stationary M/M/c queue, P(latency > objective) at
@@ -77,7 +85,7 @@ func (nt *needTable) minuteNeed(rates []float64) int {
 
 // Static is the smallest fixed count that meets the objective at the peak: the largest count any minute needs
 // (see Oracle), then raised one at a time while the model still shows a breach minute; clamped to [lo, hi]. It
-// never scales.
+// never scales, so it follows no schedule window.
 func Static(lo, hi int) Contender {
 	return Contender{
 		Name: "static", Kind: "static",
@@ -86,6 +94,9 @@ func Static(lo, hi int) Contender {
 			need := newNeedTable(rc.params) // each contender its own: they run in parallel
 			n := 0
 			for m := 0; m*60 < len(rc.rates); m++ {
+				if m%(checkEvery/60) == 0 && rc.ctx.Err() != nil {
+					return nil, rc.ctx.Err()
+				}
 				n = max(n, need.minuteNeed(rc.rates[m*60:min(len(rc.rates), (m+1)*60)]))
 			}
 			n = clamp(n, lo, hi)
@@ -122,36 +133,115 @@ func Fixed(name string, q []int) Contender {
 }
 
 // Oracle is the offline optimum that knows the whole trace and the boot time: the fewest dyno-seconds with no minute
-// above the objective, within [lo, hi]. Construction:
+// above the objective, with the formation within [lo, hi] at every second (hi <= 0: no upper bound). Construction:
 //
 //  1. need(m), per minute: the smallest constant count for which at most 5% of the minute's requests exceed the
-//     objective (see minuteNeed; on a 60 s step trace, the count the minute's rate needs in steady state).
+//     objective (see minuteNeed; on a 60 s step trace, the count the minute's rate needs in steady state), at most
+//     the upper bound of each of its seconds.
 //  2. A dyno serving at s must have been started by s-boot and kept since, so the formation at t must be at least
 //     the largest need in [t, t+boot]; that sliding maximum is also enough: each added dyno starts exactly boot
 //     seconds before it is first needed and stops as soon as no need in the next boot seconds requires it (cheaper
-//     than keeping it through a gap longer than boot, no dearer for a shorter one, which the window bridges).
+//     than keeping it through a gap longer than boot, no dearer for a shorter one, which the window bridges). The
+//     formation is then brought within the second's bounds: raised to the lower bound (a floor is a floor, not a
+//     need, so nothing boots ahead of it), lowered to the upper one.
 //  3. Verification: the schedule is run through the same model (which carries queues from second to second); any
-//     minute still above the objective gets one more dyno, and steps 2 and 3 repeat until no minute breaches.
+//     minute still above the objective gets one more dyno (over the larger of its need and its lower bound) where
+//     its upper bound allows, and steps 2 and 3 repeat until no minute breaches.
 //
 // Dyno-seconds count booting dynos, as Heroku bills them. It is a lower bound for breach-free controllers up to what
 // step 1 cannot see: the queue a minute inherits from the one before (step 3 corrects that only upwards), and the
 // freedom to change the count within a minute.
 func Oracle(lo, hi int) Contender {
+	upper := hi
+	if upper <= 0 {
+		upper = math.MaxInt
+	}
+	return oracle(map[string]string{"MIN": fmt.Sprint(lo), "MAX": fmt.Sprint(hi)}, func(*runContext) (*dynoBounds, error) {
+		return &dynoBounds{lo: lo, hi: upper}, nil
+	})
+}
+
+// PolicyOracle is Oracle within the bounds the policy holds its own formation to at each second of the run's
+// virtual clock: MIN and MAX as the active SCHEDULE windows replace them, within the dyno size's limit (SIZE_LIMIT
+// when set). They come from policy.Policy.Bounds, the engine's own rule, so a window that raises the floor for
+// office hours or caps the formation at night binds the oracle exactly as it binds dynopilot.
+func PolicyOracle(p *policy.Policy) Contender {
+	settings := map[string]string{"MIN": fmt.Sprint(p.Min), "MAX": fmt.Sprint(p.Max)}
+	if len(p.Schedule) > 0 {
+		specs := make([]string, len(p.Schedule))
+		for i, w := range p.Schedule {
+			specs[i] = w.Spec
+		}
+		settings["SCHEDULE"] = strings.Join(specs, "; ")
+	}
+	return oracle(settings, func(rc *runContext) (*dynoBounds, error) {
+		at := func(t int) (int, int) {
+			lo, hi, _, _ := p.Bounds(rc.start.Add(time.Duration(t)*time.Second), rc.model.Size)
+			return lo, hi
+		}
+		lo, hi := at(0)
+		b := &dynoBounds{lo: lo, hi: hi}
+		if len(p.Schedule) == 0 { // MIN, MAX and the size limit: the same at every second
+			return b, nil
+		}
+		T := len(rc.rates)
+		b.los, b.his = make([]int32, T), make([]int32, T)
+		for t := range T {
+			if t%checkEvery == 0 && rc.ctx.Err() != nil {
+				return nil, rc.ctx.Err()
+			}
+			lo, hi := at(t)
+			b.los[t], b.his[t] = int32(lo), int32(hi)
+		}
+		return b, nil
+	})
+}
+
+// dynoBounds are the bounds a formation keeps to: lo and hi at every second, or los and his second by second when
+// they change (schedule windows).
+type dynoBounds struct {
+	lo, hi   int
+	los, his []int32
+}
+
+func (b *dynoBounds) at(t int) (lo, hi int) {
+	if b.los == nil {
+		return b.lo, b.hi
+	}
+	return int(b.los[t]), int(b.his[t])
+}
+
+func oracle(settings map[string]string, bounds func(*runContext) (*dynoBounds, error)) Contender {
 	return Contender{
-		Name: "oracle", Kind: "oracle",
-		Settings: map[string]string{"MIN": fmt.Sprint(lo), "MAX": fmt.Sprint(hi)},
+		Name: "oracle", Kind: "oracle", Settings: settings,
 		build: func(rc *runContext, _ *Contender) (controller, error) {
+			b, err := bounds(rc)
+			if err != nil {
+				return nil, err
+			}
 			T := len(rc.rates)
 			nt := newNeedTable(rc.params) // each contender its own: they run in parallel
-			need := make([]int, T)
+			need := make([]int, T)        // what serving needs, within the upper bound
 			for m := 0; m*60 < T; m++ {
+				if m%(checkEvery/60) == 0 && rc.ctx.Err() != nil {
+					return nil, rc.ctx.Err()
+				}
 				end := min(T, (m+1)*60)
-				n := clamp(nt.minuteNeed(rc.rates[m*60:end]), lo, hi)
+				n := nt.minuteNeed(rc.rates[m*60 : end])
 				for t := m * 60; t < end; t++ {
-					need[t] = n
+					_, hi := b.at(t)
+					need[t] = min(n, hi)
 				}
 			}
-			q := slidingMax(need, rc.params.boot)
+			within := func(need []int) []int {
+				q := slidingMax(need, rc.params.boot)
+				for t := range q {
+					lo, hi := b.at(t)
+					q[t] = max(min(q[t], hi), lo)
+				}
+				return q
+			}
+			q := within(need)
 			opt := rc.opt
 			opt.Series = true // the repair needs the minutes' verdicts
 			for range repairRounds {
@@ -171,8 +261,8 @@ func Oracle(lo, hi int) Contender {
 						continue
 					}
 					for t := m * 60; t < min(T, (m+1)*60); t++ {
-						if hi <= 0 || need[t] < hi {
-							need[t]++
+						if lo, hi := b.at(t); max(need[t], lo) < hi {
+							need[t] = max(need[t], lo) + 1
 							bumped = true
 						}
 					}
@@ -180,7 +270,7 @@ func Oracle(lo, hi int) Contender {
 				if !bumped {
 					break
 				}
-				q = slidingMax(need, rc.params.boot)
+				q = within(need)
 			}
 			return &schedule{q: q}, nil
 		},
@@ -225,12 +315,43 @@ func clamp(v, lo, hi int) int {
 type schedule struct {
 	q   []int
 	res *Result
+	// cum[t] is the sum of q[0..t), built when drain first needs it.
+	cum []int64
 }
 
 func (s *schedule) first() int   { return 0 }
 func (s *schedule) initial() int { return s.q[0] }
-func (s *schedule) servingAt(t int) int {
-	return s.q[max(0, min(t, len(s.q)-1))]
+
+// drain implements projection for a schedule without boot delays, which is what serves: a binary search on the
+// running sum of the schedule, so a backlog costs the same whatever the number of changes it waits through.
+func (s *schedule) drain(b float64, from int, capacity float64) float64 {
+	n := len(s.q)
+	last := s.q[n-1]
+	after := func(b float64) float64 { // past the schedule's end, where the last entry holds
+		if last == 0 {
+			return neverServed
+		}
+		return b / (float64(last) * capacity)
+	}
+	if from >= n {
+		return after(b)
+	}
+	if s.cum == nil {
+		s.cum = make([]int64, n+1)
+		for t, v := range s.q {
+			s.cum[t+1] = s.cum[t] + int64(v)
+		}
+	}
+	base := s.cum[from]
+	if total := float64(s.cum[n]-base) * capacity; total < b {
+		if last == 0 {
+			return neverServed
+		}
+		return float64(n-from) + after(b-total)
+	}
+	// The first second e by whose end the capacity from `from` on reaches b.
+	e := from + sort.Search(n-from, func(i int) bool { return float64(s.cum[from+i+1]-base)*capacity >= b })
+	return float64(e-from) + (b-float64(s.cum[e]-base)*capacity)/(float64(s.q[e])*capacity)
 }
 func (s *schedule) next(t int) int { return t + 1 }
 func (s *schedule) decide(t, _ int, _ float64, _ bool) int {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 	"time"
 )
@@ -31,6 +32,9 @@ type ModelDoc struct {
 	Reading       string  `json:"reading"`
 	ReadingWindow float64 `json:"reading_window_seconds"`
 	ReadingDelay  float64 `json:"reading_delay_seconds"`
+	// RouterTimeout is when Heroku's router gives up on a request (H12): such requests are counted as errors and
+	// enter the latency percentiles at this value.
+	RouterTimeout float64 `json:"router_timeout_seconds"`
 }
 
 // NewReport gathers a run's results and picks the best anchor: the anchor with the fewest breach minutes, then the
@@ -39,7 +43,8 @@ func NewReport(tr *Trace, m Model, r Reading, results []Result) *Report {
 	p := m.params()
 	rep := &Report{Trace: tr.Name, Step: tr.Step, Scale: tr.Scale, Seconds: tr.Seconds(), PeakRate: tr.Peak(), Results: results,
 		Model: ModelDoc{Capacity: m.Capacity, ServiceTime: p.service, PerDyno: p.perDyno, Boot: m.Boot.Seconds(),
-			Objective: p.objective, Size: m.Size, Reading: string(r.Kind), ReadingWindow: r.Window.Seconds(), ReadingDelay: r.Delay.Seconds()}}
+			Objective: p.objective, Size: m.Size, Reading: string(r.Kind), ReadingWindow: r.Window.Seconds(), ReadingDelay: r.Delay.Seconds(),
+			RouterTimeout: RouterTimeout.Seconds()}}
 	best := -1
 	for i, res := range results {
 		if res.Kind != "anchor" {
@@ -66,20 +71,21 @@ func (r *Report) Result(name string) *Result {
 	return nil
 }
 
-// WriteTable prints the comparison a person reads: one row per contender.
+// WriteTable prints the comparison a person reads: one row per contender. H12 errors are the requests the router
+// gave up on after its 30 s timeout, with their share of all requests; p95 and p99 count them at 30 s.
 func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "trace %s (%s at %d s steps, scale %g, peak %.1f/s); %g req/s per dyno, service %s, %d at once, boot %s; objective p95 %s; reading %s over %s, %s late\n",
 		r.Trace, time.Duration(r.Seconds)*time.Second, r.Step, r.Scale, r.PeakRate, r.Model.Capacity, dur(r.Model.ServiceTime), r.Model.PerDyno,
 		dur(r.Model.Boot), dur(r.Model.Objective), r.Model.Reading, dur(r.Model.ReadingWindow), dur(r.Model.ReadingDelay))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "contender\tbreach min\tp95\tp99\tdyno-hours\tcost (%s)\tscale events\tpeak\t\n", r.Model.Size)
+	fmt.Fprintf(tw, "contender\tbreach min\tH12 errors\tp95\tp99\tdyno-hours\tcost (%s)\tscale events\tpeak\t\n", r.Model.Size)
 	for _, res := range r.Results {
 		name := res.Name
 		if res.Name == r.BestAnchor {
 			name += " *"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%.1f\t$%.2f\t%d\t%d\t\n", name, res.BreachMinutes, dur(res.P95), dur(res.P99),
-			res.DynoHours, res.Cost, res.ScaleEvents, res.PeakDynos)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.1f\t$%.2f\t%d\t%d\t\n", name, res.BreachMinutes, errorsText(res.H12, res.Requests),
+			dur(res.P95), dur(res.P99), res.DynoHours, res.Cost, res.ScaleEvents, res.PeakDynos)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -96,6 +102,20 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
+}
+
+// errorsText prints an expected count of errors and its share of the requests: "0", "1234 (0.52%)". Under half a
+// request rounds to 0.
+func errorsText(n, of float64) string {
+	if n < 0.5 || of <= 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%.0f (%s)", n, percent(n/of))
+}
+
+// percent prints a share with two significant digits: 52%, 1.3%, 0.052%.
+func percent(f float64) string {
+	return strconv.FormatFloat(100*f, 'g', 2, 64) + "%"
 }
 
 // dur prints seconds as a short duration: 312ms, 1.25s, 4m3s.

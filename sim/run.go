@@ -109,16 +109,20 @@ type Result struct {
 	Reading       string            `json:"reading,omitempty"`
 	BreachMinutes int               `json:"breach_minutes"`
 	Minutes       int               `json:"minutes"`
-	P95           float64           `json:"p95_seconds"`
-	P99           float64           `json:"p99_seconds"`
-	DynoHours     float64           `json:"dyno_hours"`
-	Cost          float64           `json:"cost_dollars"`
-	ScaleEvents   int               `json:"scale_events"`
-	Ups           int               `json:"scale_ups"`
-	Downs         int               `json:"scale_downs"`
-	PeakDynos     int               `json:"peak_dynos"`
-	MeanDynos     float64           `json:"mean_dynos"`
-	Series        *Series           `json:"-"`
+	Requests      float64           `json:"requests"`
+	// H12 is how many requests the router gave up on after RouterTimeout (an expected count, as the model's
+	// requests are); they count in P95 and P99 at the timeout, when the client got its 503.
+	H12         float64 `json:"h12_errors"`
+	P95         float64 `json:"p95_seconds"`
+	P99         float64 `json:"p99_seconds"`
+	DynoHours   float64 `json:"dyno_hours"`
+	Cost        float64 `json:"cost_dollars"`
+	ScaleEvents int     `json:"scale_events"`
+	Ups         int     `json:"scale_ups"`
+	Downs       int     `json:"scale_downs"`
+	PeakDynos   int     `json:"peak_dynos"`
+	MeanDynos   float64 `json:"mean_dynos"`
+	Series      *Series `json:"-"`
 }
 
 // Series is a contender's run minute by minute, for charts.
@@ -126,20 +130,25 @@ type Series struct {
 	Rate    []float32 // mean arrival rate
 	Serving []float32 // serving dynos at the minute's end
 	Booting []float32 // booting dynos at the minute's end
-	P95     []float32 // p95 latency of the minute's requests, seconds
+	P95     []float32 // p95 latency of the minute's requests, seconds (H12 errors at the router's timeout)
+	H12     []float32 // requests of the minute the router gave up on (H12 errors)
 	Breach  []bool    // more than 5% of the minute's requests above the objective
 	// ServingPerSecond is the serving dynos of every second, with Options.PerSecond.
 	ServingPerSecond []int
 }
 
 // Run simulates every contender over the trace. Contenders run in parallel; results are in the contenders' order
-// and do not depend on the parallelism.
+// and do not depend on the parallelism. When ctx is done the run stops within a few milliseconds (every loop over
+// the trace looks at ctx every checkEvery seconds of it) and returns a *StoppedError.
 func Run(ctx context.Context, tr *Trace, m Model, contenders []Contender, opt Options) ([]Result, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
 	if len(tr.Rates) == 0 {
 		return nil, errors.New("trace is empty")
+	}
+	if ctx.Err() != nil {
+		return nil, stopped(ctx)
 	}
 	rc := newRunContext(tr, m, opt)
 	rc.ctx, rc.opt = ctx, opt
@@ -157,10 +166,31 @@ func Run(ctx context.Context, tr *Trace, m Model, contenders []Contender, opt Op
 		}()
 	}
 	wg.Wait()
+	if ctx.Err() != nil { // every contender that saw it says so: one error says it once
+		return nil, stopped(ctx)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return results, nil
+}
+
+// checkEvery is how many seconds of the trace a loop over it goes through between two looks at its context: a few
+// milliseconds of work at most, so a stop is prompt, and a look per thousands of seconds costs nothing.
+const checkEvery = 4096
+
+// StoppedError is Run's error when its context was done before the run finished. It unwraps to the context's error
+// (context.Canceled, context.DeadlineExceeded) and to its cause (a signal, with signal.NotifyContext).
+type StoppedError struct {
+	Err, Cause error
+}
+
+func (e *StoppedError) Error() string { return "stopped before the run finished: " + e.Cause.Error() }
+
+func (e *StoppedError) Unwrap() []error { return []error{e.Err, e.Cause} }
+
+func stopped(ctx context.Context) error {
+	return &StoppedError{Err: ctx.Err(), Cause: context.Cause(ctx)}
 }
 
 func newRunContext(tr *Trace, m Model, opt Options) *runContext {
@@ -193,17 +223,35 @@ type fleet struct {
 
 func (f *fleet) booting() int { return len(f.ready) - f.head }
 
-// servingAt is how many dynos will serve at second t if nothing else is decided: those serving now and those booted
-// by then.
-func (f *fleet) servingAt(t int) int {
-	n := f.serving
-	for _, r := range f.ready[f.head:] {
-		if r > t {
-			break
-		}
-		n++
+// drain implements projection: the dynos serving now, joined by each booting one at its ready second (ready is in
+// order), serve b requests from second s on. One step per booting dyno at most.
+func (f *fleet) drain(b float64, s int, capacity float64) float64 {
+	n, i := f.serving, f.head
+	for i < len(f.ready) && f.ready[i] <= s {
+		n, i = n+1, i+1
 	}
-	return n
+	tau := 0.0
+	for {
+		if i == len(f.ready) { // n serve for ever
+			if n == 0 {
+				return neverServed
+			}
+			return tau + b/(float64(n)*capacity)
+		}
+		next := f.ready[i] // n serve in [s, next)
+		if n > 0 {
+			k := float64(n) * capacity
+			if k*float64(next-s) >= b {
+				return tau + b/k
+			}
+			b -= k * float64(next-s)
+		}
+		tau += float64(next - s)
+		s = next
+		for i < len(f.ready) && f.ready[i] <= s {
+			n, i = n+1, i+1
+		}
+	}
 }
 
 func (f *fleet) tick(t int) {
@@ -271,7 +319,10 @@ func (rs *readings) value(g *grid, t int) (float64, bool) {
 		for s := from; s < to; s++ {
 			rs.scratch.add(&rs.hists[s%len(rs.hists)])
 		}
-		return g.quantile(&rs.scratch, 0.95), true
+		if rs.kind == ReadingLatency { // the router's latencies: an H12 shows as the timeout
+			return g.latencyQuantile(&rs.scratch, 0.95), true
+		}
+		return g.quantile(&rs.scratch, 0.95), true // queue time as the app measures it: it serves H12s too
 	case ReadingQueueSize, ReadingRate:
 		sum := 0.0
 		for s := from; s < to; s++ {
@@ -313,7 +364,8 @@ func simulate(ctx context.Context, rc *runContext, c *Contender, opt Options) (R
 	minutes := (T + 59) / 60
 	if opt.Series || opt.PerSecond {
 		res.Series = &Series{Rate: make([]float32, 0, minutes), Serving: make([]float32, 0, minutes),
-			Booting: make([]float32, 0, minutes), P95: make([]float32, 0, minutes), Breach: make([]bool, 0, minutes)}
+			Booting: make([]float32, 0, minutes), P95: make([]float32, 0, minutes), H12: make([]float32, 0, minutes),
+			Breach: make([]bool, 0, minutes)}
 	}
 	var (
 		minute, all    hist
@@ -324,7 +376,7 @@ func simulate(ctx context.Context, rc *runContext, c *Contender, opt Options) (R
 	)
 	res.PeakDynos = f.quantity
 	for t := range T {
-		if t%86400 == 0 {
+		if t%checkEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return Result{}, err
 			}
@@ -380,7 +432,8 @@ func simulate(ctx context.Context, rc *runContext, c *Contender, opt Options) (R
 				res.Series.Rate = append(res.Series.Rate, float32(minuteArrivals)/secs)
 				res.Series.Serving = append(res.Series.Serving, float32(f.serving))
 				res.Series.Booting = append(res.Series.Booting, float32(f.booting()))
-				res.Series.P95 = append(res.Series.P95, float32(g.quantile(&minute, 0.95)))
+				res.Series.P95 = append(res.Series.P95, float32(g.latencyQuantile(&minute, 0.95)))
+				res.Series.H12 = append(res.Series.H12, float32(minute.timeout))
 				res.Series.Breach = append(res.Series.Breach, breach)
 			}
 			all.merge(&minute)
@@ -390,8 +443,9 @@ func simulate(ctx context.Context, rc *runContext, c *Contender, opt Options) (R
 	}
 	res.BreachMinutes = breachMinutes
 	res.Minutes = minutes
-	res.P95 = g.quantile(&all, 0.95)
-	res.P99 = g.quantile(&all, 0.99)
+	res.Requests, res.H12 = all.total, all.timeout
+	res.P95 = g.latencyQuantile(&all, 0.95)
+	res.P99 = g.latencyQuantile(&all, 0.99)
 	res.DynoHours = dynoSeconds / 3600
 	res.MeanDynos = dynoSeconds / float64(T)
 	if info, ok := dynosize.Lookup(rc.model.Size); ok {

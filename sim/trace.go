@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,18 +27,28 @@ type Trace struct {
 
 // LoadTrace reads a trace file; errors name the file and the line.
 func LoadTrace(path string) (*Trace, error) {
+	return LoadTraceContext(context.Background(), path)
+}
+
+// LoadTraceContext is LoadTrace that stops when ctx is done (a trace of 400 days at one-second steps takes seconds
+// to read), with a *StoppedError.
+func LoadTraceContext(ctx context.Context, path string) (*Trace, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open trace: %w", err)
 	}
 	defer f.Close()
-	return ReadTrace(f, path)
+	return readTrace(ctx, f, path)
 }
 
 // ReadTrace parses a CSV trace with header "t_seconds,rate_per_second", rows sorted by time at one constant whole
 // step of seconds, rates finite and not negative. Every error names the line (name:line: ...), because a trace of
 // 40,000 rows with one bad row is otherwise hopeless to fix.
 func ReadTrace(r io.Reader, name string) (*Trace, error) {
+	return readTrace(context.Background(), r, name)
+}
+
+func readTrace(ctx context.Context, r io.Reader, name string) (*Trace, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	lineErr := func(line int, format string, args ...any) error {
@@ -50,6 +61,9 @@ func ReadTrace(r io.Reader, name string) (*Trace, error) {
 	var stepLine int // line at which the step was established
 	for sc.Scan() {
 		line++
+		if line%(16*checkEvery) == 0 && ctx.Err() != nil {
+			return nil, stopped(ctx)
+		}
 		text := strings.TrimSpace(sc.Text())
 		if line == 1 {
 			text = strings.TrimPrefix(text, "\uFEFF")

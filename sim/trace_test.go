@@ -1,6 +1,11 @@
 package sim_test
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -84,5 +89,27 @@ func TestLoadTraceReadsEveryTraceShipped(t *testing.T) {
 		if tr.Seconds() < 3000 || tr.Peak() <= 0 {
 			t.Errorf("%s: %d seconds, peak %v", name, tr.Seconds(), tr.Peak())
 		}
+	}
+}
+
+// Reading a long trace stops when the context is done (a 400-day trace at one-second steps takes seconds to read).
+func TestLoadTraceContextStops(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "long.csv")
+	var b strings.Builder
+	b.WriteString(sim.TraceHeader + "\n")
+	for i := range 200_000 {
+		b.WriteString(strconv.Itoa(i) + ",1\n")
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := sim.LoadTraceContext(context.Background(), path); err != nil || tr.Seconds() != 200_000 {
+		t.Fatalf("uncancelled: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stop *sim.StoppedError
+	if tr, err := sim.LoadTraceContext(ctx, path); !errors.As(err, &stop) || tr != nil {
+		t.Errorf("cancelled: trace %v, error %v; want none and a *StoppedError", tr != nil, err)
 	}
 }

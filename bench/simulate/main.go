@@ -259,14 +259,18 @@ func tables(ctx context.Context, dir string, base []string, r sim.Reading, rate 
 		rep := sim.NewReport(tr, m, r, res)
 		oracle := rep.Result("oracle")
 		fmt.Printf("\n**%s** at scale %g (%s, peak %.0f req/s)\n\n", f, tr.Scale, time.Duration(tr.Seconds())*time.Second, tr.Peak())
-		fmt.Println("| contender | breach minutes | p95 | p99 | dyno-hours | vs oracle | cost | scale events |")
-		fmt.Println("|---|--:|--:|--:|--:|--:|--:|--:|")
+		fmt.Println("| contender | breach minutes | H12 errors | p95 | p99 | dyno-hours | vs oracle | cost | scale events |")
+		fmt.Println("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 		for _, x := range res {
 			name := x.Name
 			if name == rep.BestAnchor {
 				name += " (best anchor)"
 			}
-			fmt.Printf("| %s | %d | %s | %s | %.1f | %+.0f%% | $%.2f | %d |\n", name, x.BreachMinutes, secs(x.P95), secs(x.P99),
+			h12 := "0"
+			if x.H12 >= 0.5 {
+				h12 = fmt.Sprintf("%.0f (%.2g%%)", x.H12, 100*x.H12/x.Requests)
+			}
+			fmt.Printf("| %s | %d | %s | %s | %s | %.1f | %+.0f%% | $%.2f | %d |\n", name, x.BreachMinutes, h12, secs(x.P95), secs(x.P99),
 				x.DynoHours, 100*(x.DynoHours/oracle.DynoHours-1), x.Cost, x.ScaleEvents)
 		}
 		for _, d := range res {
