@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -220,43 +221,46 @@ func New(o Options) (*Scaler, error) {
 // RefreshInterval returns the formation refresh in force.
 func (s *Scaler) RefreshInterval() time.Duration { return s.refresh }
 
-// Run evaluates every group once at start (within the first phase of its interval, at most firstRoundSpread),
-// then on its schedule, until ctx is done: groups on an "@every" interval each at their app's phase of it (see
-// schedule), so that the reads of a thousand policies are spread over their interval rather than all sent at one
-// instant. Shutdown stops scheduling, abandons readings in progress, lets a PATCH in flight finish (bounded by
-// PatchTimeout) and returns.
+// Run evaluates every group once at start (the first round: within the first phase of its interval, at most
+// firstRoundSpread, and at most firstRoundConcurrency at a time), then on its schedule, until ctx is done: groups on
+// an "@every" interval each at their app's phase of it (see schedule), so that the reads of a thousand policies are
+// spread over their interval rather than all sent at one instant. Shutdown stops scheduling, abandons readings in
+// progress, lets a PATCH in flight finish (bounded by PatchTimeout) and returns.
 func (s *Scaler) Run(ctx context.Context) error {
 	logger := cronLogger{s.log}
 	c := cron.New(cron.WithLogger(logger))
-	var running inflight // every tick, including the first ones started outside cron
-	jobs := make([]cron.Job, len(s.groups))
+	var running inflight                            // every tick, including the first round's
+	evaluated := make([]atomic.Bool, len(s.groups)) // by cron or by the first round
+	jobs := make([]func(), len(s.groups))
 	for i, g := range s.groups {
-		jobs[i] = cron.NewChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)).Then(cron.FuncJob(func() {
+		job := cron.NewChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)).Then(cron.FuncJob(func() {
 			if !running.enter() {
 				return
 			}
 			defer running.done()
+			evaluated[i].Store(true)
 			s.tick(ctx, g)
 		}))
-		c.Schedule(g.schedule, jobs[i])
+		c.Schedule(g.schedule, job)
+		jobs[i] = job.Run
 	}
 	c.Start()
-	// The first evaluation at start, not up to one interval later, unless cron's comes as soon: each group's within
-	// the first phase of its interval (firstDelay). Cron runs on the wall clock, whatever Options.Now says.
+	// The first evaluation at start, not up to one interval later, unless cron's comes as soon. Cron runs on the
+	// wall clock, whatever Options.Now says.
 	now := time.Now()
-	var first []*time.Timer
-	for i, j := range jobs {
-		delay := firstDelay(s.groups[i].app, s.groups[i].schedule, now)
-		if s.groups[i].schedule.Next(now).Sub(now) > delay+time.Second {
-			first = append(first, time.AfterFunc(delay, j.Run))
+	var first []firstRun
+	for i, g := range s.groups {
+		delay := firstDelay(g.app, g.schedule, now)
+		if g.schedule.Next(now).Sub(now) > delay+time.Second {
+			first = append(first, firstRun{run: jobs[i], at: now.Add(delay), done: evaluated[i].Load})
 		}
 	}
+	firstDone := make(chan struct{})
+	go func() { defer close(firstDone); firstRound(ctx, first, firstRoundConcurrency) }()
 	s.log.Info("dynopilot running", "policies", len(s.all), "groups", len(s.groups), "dry_run", s.opts.DryRun, "formation_refresh", s.refresh)
 	<-ctx.Done()
 	c.Stop()
-	for _, t := range first {
-		t.Stop() // one that has fired already is either admitted below or refused
-	}
+	<-firstDone
 	select {
 	case <-running.stop():
 	case <-time.After(s.opts.PatchTimeout + 2*time.Second):

@@ -1,8 +1,10 @@
 package scaler
 
 import (
+	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,11 +49,8 @@ const firstRoundSpread = 2 * time.Second
 
 // firstDelay is how long after start the app's group on sched is first evaluated: an instant of its own within the
 // first phase of its interval (a tenth of it), and never more than firstRoundSpread, so that no policy waits more
-// than a fraction of its interval for its first decision, nor a long interval's policy long for /readyz. Starting
-// every group at the same instant would be the burst that the phases avoid, once, and its cost would last: the
-// runtime never frees a goroutine's descriptor (it keeps it for reuse), so the most goroutines ever alive at once
-// stay on the heap. With 4,000 policies started together, a heap profile held 8 MB of them (about 17,000), which
-// the garbage collector's headroom doubles in resident memory.
+// than a fraction of its interval for its first decision, nor a long interval's policy long for /readyz, and the
+// first round is not one burst of every reading and every formation read.
 func firstDelay(app string, sched cron.Schedule, now time.Time) time.Duration {
 	next := sched.Next(now)
 	window := min(sched.Next(next).Sub(next)/phases, firstRoundSpread)
@@ -59,6 +58,56 @@ func firstDelay(app string, sched cron.Schedule, now time.Time) time.Duration {
 		return 0
 	}
 	return time.Duration(nameHash(app) % uint64(window))
+}
+
+// firstRoundConcurrency bounds the first round's evaluations running at once. Spread over a tenth of the interval,
+// they still pile up when the daemon cannot keep up: at start every policy is evaluated for the first time and
+// every formation read, and with 4,000 policies on two busy cores the evaluations of 2,000 apps took longer than the
+// half second they were spread over, so that nearly all ran at once (some 12,000 goroutines). That cost lasts: the
+// runtime never frees a goroutine's descriptor (it keeps it for reuse), so the most goroutines ever alive at once
+// stay on the heap (a heap profile held 5.5 to 8 MB of them), and the garbage collector's headroom doubles that in
+// resident memory. 64 at a time keeps the first round to a few hundred goroutines; against Heroku's latency (about
+// 150 ms a formation read) it still evaluates 2,000 apps in about 5 seconds.
+const firstRoundConcurrency = 64
+
+// firstRun is one group's first evaluation.
+type firstRun struct {
+	run  func()      // the group's job
+	at   time.Time   // no sooner than this
+	done func() bool // whether the group has been evaluated already (by cron, when the first round fell behind)
+}
+
+// firstRound runs each of runs once, in the order of their instants, each no sooner than its instant and at most
+// limit at a time; a group that cron has evaluated in the meantime is left out. It returns once it has started
+// the last of them, or when ctx is done.
+func firstRound(ctx context.Context, runs []firstRun, limit int) {
+	slices.SortStableFunc(runs, func(a, b firstRun) int { return a.at.Compare(b.at) })
+	slots := make(chan struct{}, limit)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for _, r := range runs {
+		if wait := time.Until(r.at); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		if r.done() {
+			<-slots
+			continue
+		}
+		go func() {
+			defer func() { <-slots }()
+			r.run()
+		}()
+	}
 }
 
 // slotOffset is the app's phase within every: one of phases instants, chosen by a hash of the app's name.

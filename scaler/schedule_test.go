@@ -275,3 +275,63 @@ func TestNoEvaluationIsAdmittedOnceStopped(t *testing.T) {
 	close(quit)
 	wg.Wait()
 }
+
+func TestTheFirstRoundRunsEachOnceAtMostLimitAtATime(t *testing.T) {
+	const n, limit = 200, 8
+	now := time.Now()
+	release := make(chan struct{})
+	var active, most atomic.Int64
+	var ran sync.WaitGroup
+	counts := make([]atomic.Int64, n)
+	var runs []firstRun
+	for i := range n {
+		at := now.Add(time.Duration(i%5) * 10 * time.Millisecond)
+		skip := i%10 == 3 // evaluated by cron already
+		if !skip {
+			ran.Add(1)
+		}
+		runs = append(runs, firstRun{at: at, done: func() bool { return skip }, run: func() {
+			defer ran.Done()
+			if time.Now().Before(at) {
+				t.Errorf("run %d started before its instant", i)
+			}
+			counts[i].Add(1)
+			a := active.Add(1)
+			for m := most.Load(); a > m && !most.CompareAndSwap(m, a); m = most.Load() {
+			}
+			<-release
+			active.Add(-1)
+		}})
+	}
+	go func() {
+		for range n - n/10 {
+			release <- struct{}{}
+		}
+	}()
+	firstRound(context.Background(), runs, limit)
+	ran.Wait()
+	if m := most.Load(); m > limit {
+		t.Errorf("%d first evaluations at once, want at most %d", m, limit)
+	}
+	for i := range n {
+		want := int64(1)
+		if i%10 == 3 {
+			want = 0
+		}
+		if got := counts[i].Load(); got != want {
+			t.Errorf("run %d ran %d times, want %d", i, got, want)
+		}
+	}
+}
+
+func TestTheFirstRoundStopsAtShutdown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var started atomic.Int64
+	later := time.Now().Add(time.Hour)
+	runs := []firstRun{{at: later, done: func() bool { return false }, run: func() { started.Add(1) }}}
+	cancel()
+	firstRound(ctx, runs, 1) // returns rather than waiting an hour
+	if started.Load() != 0 {
+		t.Error("a first evaluation started after shutdown")
+	}
+}
