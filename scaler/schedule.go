@@ -132,8 +132,8 @@ func nameHash(app string) uint64 {
 	return mix(h.Sum64())
 }
 
-// mix spreads FNV's bits (splitmix64's finalizer): names that differ only in their last characters, such as
-// app-0001 and app-0002, differ mostly in FNV's low bits otherwise, which a small modulus alone would keep.
+// mix spreads FNV's bits (splitmix64's finalizer). FNV-1a's low bits are simple functions of the name's bytes (its
+// lowest bit is the parity of their lowest bits), and a small modulus such as the ten phases keeps mostly those.
 func mix(z uint64) uint64 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
