@@ -232,21 +232,5 @@ func simChart(rep *Report) (chart.Chart, error) {
 	return out, nil
 }
 
-// elapsed writes a time since the trace's start as the chart's axis does: "1d4h30m".
-func elapsed(d time.Duration) string {
-	s := int64(d.Round(time.Minute) / time.Second)
-	if s == 0 {
-		return "0"
-	}
-	var b strings.Builder
-	for _, u := range []struct {
-		secs int64
-		name string
-	}{{86400, "d"}, {3600, "h"}, {60, "m"}} {
-		if n := s / u.secs; n > 0 {
-			fmt.Fprintf(&b, "%d%s", n, u.name)
-			s -= n * u.secs
-		}
-	}
-	return b.String()
-}
+// elapsed writes a time since the trace's start, to the minute, as the chart's axis does: "1d4h30m".
+func elapsed(d time.Duration) string { return chart.Elapsed(d.Round(time.Minute)) }

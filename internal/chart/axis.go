@@ -188,7 +188,11 @@ func clockLabel(t time.Time, step int64, span float64) string {
 	return t.Format("15:04")
 }
 
-// elapsedLabel names a tick by the time since the start: "0", "45s", "30m", "6h", "1d12h".
+// Elapsed writes a time since a start as an elapsed axis labels it: "0", "45s", "30m", "6h", "1d12h"; the
+// simulator's tooltips use it too, so that they read like the axis under them.
+func Elapsed(d time.Duration) string { return elapsedLabel(int64(d / time.Second)) }
+
+// elapsedLabel names a tick by the seconds since the start.
 func elapsedLabel(s int64) string {
 	if s == 0 {
 		return "0"
