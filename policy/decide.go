@@ -14,11 +14,24 @@ type Input struct {
 	Value     float64   // the reading (latencies in seconds); a negative one is a failed reading
 	ReadingOK bool      // false: the reading failed or is missing
 
+	// Also is the reading of each further metric (Policy.Also), in order; a missing one counts as failed.
+	Also []Reading
+
+	// Predicted is the quantity the load's learned profile needs ahead of now (Policy.Predict), 0 for none: a floor
+	// under the metrics' recommendation, never a ceiling.
+	Predicted int
+
 	// Running is the jobs running now in the policy's process type, for a policy that protects busy dynos
 	// (Policy.ProtectBusy); RunningOK is false when they could not be read, and then nothing scales down: who is
 	// busy is unknown. Decide only reads the slice.
 	Running   []RunningJob
 	RunningOK bool
+}
+
+// Reading is one metric's reading: the value (latencies in seconds) and whether it is usable.
+type Reading struct {
+	Value float64
+	OK    bool
 }
 
 // RunningJob is one job running now, as its source saw it.
@@ -77,6 +90,7 @@ const (
 	ReasonDeploying        Reason = "deploying"         // given by the daemon: Heroku refuses formation changes during a deploy
 	ReasonDisabled         Reason = "disabled"          // ENABLED=false
 	ReasonBusy             Reason = "busy"              // a scale-down waits for the dynos it would stop to finish their jobs (PROTECT_BUSY)
+	ReasonPredicted        Reason = "predicted"         // the load's daily or weekly profile needs more ahead of now than the readings do (PREDICT)
 )
 
 // Reasons returns the whole vocabulary; the tests check that each one can be reached and is explained.
@@ -87,7 +101,7 @@ func Reasons() []Reason {
 		ReasonRatio, ReasonActivation, ReasonBelowActivation,
 		ReasonStabilizing, ReasonUpCooldown, ReasonDownCooldown, ReasonMaxStep,
 		ReasonAtMax, ReasonAtMin, ReasonRaiseToMin, ReasonLowerToMax, ReasonSchedule, ReasonSizeLimit,
-		ReasonReadingFailed, ReasonFallback, ReasonDryRun, ReasonDeploying, ReasonDisabled, ReasonBusy,
+		ReasonReadingFailed, ReasonFallback, ReasonDryRun, ReasonDeploying, ReasonDisabled, ReasonBusy, ReasonPredicted,
 	}
 }
 
@@ -107,10 +121,16 @@ type Decision struct {
 	MinWindow, MaxWindow int     // index in Policy.Schedule of the window that set them, -1 for none
 	SizeLimit            int
 
+	// Metric is the metric the decision is about (0: the policy's own, i: Policy.Also[i-1]): the one whose
+	// recommendation was the largest, or the one whose failed reading held a scale-down. Value, Target and
+	// ReadingOK are that metric's.
+	Metric    int
 	Value     float64 // the reading as given
 	Target    float64 // what the value is compared with: TARGET, UP_ABOVE (step) or PER_DYNO (ratio)
 	ReadingOK bool    // false when the reading failed, was missing, negative, NaN or infinite, or the mode is unknown
-	Failures  int     // failed readings in a row, this one included
+	Failures  int     // evaluations in a row with a failed reading, this one included
+	Failed    int     // metrics whose reading failed this time (a policy with several metrics may have some)
+	Predicted int     // Input.Predicted when the policy predicts (PREDICT), else 0
 
 	Recommendation int           // the mode's recommendation, before stabilization, cooldowns, steps and bounds (Current for a failed reading)
 	Stabilized     int           // the recommendation after stabilization
@@ -127,6 +147,7 @@ type Decision struct {
 	BusyReason                            Reason
 
 	unbounded int // the quantity before the bounds were applied, for Explain
+	metricRec int // the metrics' recommendation before the prediction, for Explain
 }
 
 // Decide takes one decision for policy p from the facts in in, remembering in st what stabilization and the
@@ -147,7 +168,6 @@ func Decide(p *Policy, st *State, in Input) Decision {
 func decide(p *Policy, st *State, in Input) Decision {
 	cur := min(max(in.Current, 0), MaxQuantity)
 	b := p.effectiveBounds(in.Now, st.limit(p, in.Size))
-	mode := p.Mode.rules() // nil for a hand-built Policy whose Mode is none: no reading can be read against it
 	d := Decision{
 		Policy: p, Now: in.Now, Size: in.Size,
 		Current: cur, Min: b.min, Max: b.max, MinBy: b.minBy, MaxBy: b.maxBy,
@@ -155,19 +175,45 @@ func decide(p *Policy, st *State, in Input) Decision {
 		Value: in.Value, Failures: st.failures,
 		Recommendation: cur, Stabilized: cur,
 	}
-	if mode != nil {
-		d.Target = mode.reference(p)
+	if mode := p.Mode.rules(); mode != nil { // nil for a hand-built Policy whose Mode is none
+		d.Target = mode.reference(&p.Rule)
+	}
+	if p.Predict {
+		d.Predicted = max(in.Predicted, 0)
 	}
 	if !p.Enabled {
 		return d.finish(cur, ReasonDisabled)
 	}
 
-	// A negative value cannot be a latency, a size or a rate: a broken query or exporter, to be held on like any
-	// failed reading, never a reason to scale down (metrics refuses it already; this is the second line).
-	// An unknown mode (Parse refuses one) makes every reading unusable the same way.
-	d.ReadingOK = in.ReadingOK && in.Value >= 0 && !math.IsInf(in.Value, 0) && mode != nil // NaN is not >= 0
-	if !d.ReadingOK {
+	// Each metric recommends and the largest recommendation wins (HPA's rule for several metrics: the quantity that
+	// satisfies every metric). A metric without a usable reading recommends nothing, and blocks a scale-down: what
+	// it would ask for is unknown.
+	rec, reason, failedAt := -1, Reason(""), -1
+	for i := range 1 + len(p.Also) {
+		rule, r := p.rule(i), in.reading(i)
+		mode := rule.Mode.rules()
+		// A negative value cannot be a latency, a size or a rate: a broken query or exporter, to be held on like
+		// any failed reading, never a reason to scale down (metrics refuses it already; this is the second line).
+		// An unknown mode (Parse refuses one) makes every reading unusable the same way.
+		if !(r.OK && r.Value >= 0 && !math.IsInf(r.Value, 0) && mode != nil) { // NaN is not >= 0
+			d.Failed++
+			if failedAt < 0 {
+				failedAt = i
+			}
+			continue
+		}
+		if n, why := recommend(mode, rule, p.Min, cur, r.Value); n > rec {
+			rec, reason = n, why
+			d.Metric, d.Value, d.Target = i, r.Value, mode.reference(rule)
+		}
+	}
+	if d.Failed > 0 {
 		d.Failures = st.failed()
+	} else {
+		st.failures, d.Failures = 0, 0
+	}
+	if rec < 0 { // every reading failed: hold, and after FALLBACK_AFTER of them, at least FALLBACK_QUANTITY
+		d.Metric, d.Value = failedAt, in.reading(failedAt).Value
 		want, reason := cur, ReasonReadingFailed
 		fallback := p.FallbackQuantity > 0 && d.Failures >= p.FallbackAfter
 		if fallback {
@@ -181,10 +227,15 @@ func decide(p *Policy, st *State, in Input) Decision {
 		}
 		return d.finish(want, reason)
 	}
-	st.failures = 0
-	d.Failures = 0
-
-	rec, reason := recommend(mode, p, cur, in.Value)
+	d.ReadingOK = true
+	d.metricRec = rec
+	if d.Failed > 0 && rec < cur { // some readings failed: up with the others, never down
+		rec, reason = cur, ReasonReadingFailed
+		d.Metric, d.Value, d.ReadingOK = failedAt, in.reading(failedAt).Value, false
+	}
+	if d.Predicted > rec { // the profile needs more ahead than the readings now: raise ahead of the ramp
+		rec, reason = min(d.Predicted, MaxQuantity), ReasonPredicted
+	}
 	d.Recommendation = rec
 
 	// Stabilization (HPA): up only to the lowest, down only to the highest recommendation of the window.

@@ -10,11 +10,8 @@ import (
 func ExampleDecide() {
 	p, err := policy.Settings{
 		App: "shop", Process: "web", Enabled: "true",
-		Min: "2", Max: "20", Mode: "target", Target: "300ms", Tolerance: "0.1",
-		UpBy: "1", DownBy: "1", Activation: "0",
-		UpCooldown: "1m", DownCooldown: "5m", UpStabilization: "0", DownStabilization: "2m",
-		MaxStepUp: "3", MaxStepDown: "0", FallbackAfter: "3",
-	}.Parse()
+		Min: "2", Max: "20", UpCooldown: "1m", DownCooldown: "5m", UpStabilization: "0", DownStabilization: "2m",
+		MaxStepUp: "3", MaxStepDown: "0", FallbackAfter: "3", RuleSettings: policy.RuleSettings{Mode: "target", Target: "300ms", Tolerance: "0.1", UpBy: "1", DownBy: "1", Activation: "0"}}.Parse()
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -50,6 +50,9 @@ func (d Decision) explain() string {
 	}
 
 	d.explainMode(&b)
+	if d.Predicted > d.metricRec && d.Recommendation == d.Predicted {
+		fmt.Fprintf(&b, "; the load's daily and weekly profile needs %d by the time a new dyno would serve (PREDICT)", d.Predicted)
+	}
 	fmt.Fprintf(&b, ": %s", move(d.Current, d.Recommendation))
 	if d.Stabilized != d.Recommendation {
 		if d.Stabilized > d.Recommendation {
@@ -132,13 +135,24 @@ func (d Decision) explainForced(b *strings.Builder) {
 
 func (d Decision) explainFailed(b *strings.Builder) {
 	p := d.Policy
-	if p.Mode.rules() == nil {
-		fmt.Fprintf(b, "MODE=%q is not a mode (%s), so no reading can be used", p.Mode, modeNames())
-	} else {
+	rule := d.rule()
+	switch {
+	case rule.Mode.rules() == nil:
+		fmt.Fprintf(b, "%sMODE=%q is not a mode (%s), so no reading can be used", d.metricPrefix(), rule.Mode, modeNames())
+	case p.Metrics() > 1:
+		fmt.Fprintf(b, "the reading of %s failed", metricName(d.Metric))
+		if d.Failed > 1 {
+			fmt.Fprintf(b, " (and %d more)", d.Failed-1)
+		}
+	default:
 		b.WriteString("the reading failed")
 	}
 	if d.Value < 0 {
-		fmt.Fprintf(b, " (it was %s, and no reading can be negative)", formatAmount(d.Value, p.Seconds))
+		fmt.Fprintf(b, " (it was %s, and no reading can be negative)", formatAmount(d.Value, rule.Seconds))
+	}
+	if d.Failed < p.Metrics() { // the others were read: they may scale up, never down
+		fmt.Fprintf(b, ": holding at %d (a metric that cannot be read blocks a scale-down; the others recommend %d)", d.Desired, d.metricRec)
+		return
 	}
 	if d.Failures > 1 {
 		fmt.Fprintf(b, ", %d times in a row", d.Failures)
@@ -158,23 +172,53 @@ func (d Decision) explainFailed(b *strings.Builder) {
 	fmt.Fprintf(b, ": %s", outcome(d.Current, d.Desired))
 }
 
-// explainMode describes the reading against the mode's reference.
+// explainMode describes the deciding metric's reading against its mode's reference; with several metrics it
+// names the metric and says that its recommendation was the largest.
 func (d Decision) explainMode(b *strings.Builder) {
 	p := d.Policy
-	v := formatAmount(d.Value, p.Seconds)
-	mode := p.Mode.rules()
+	rule := d.rule()
+	v := formatAmount(d.Value, rule.Seconds)
+	mode := rule.Mode.rules()
+	b.WriteString(d.metricPrefix())
 	if mode == nil { // never with ReadingOK, so never explained
 		fmt.Fprintf(b, "value %s", v)
 		return
 	}
-	switch _, mr := recommend(mode, p, d.Current, max(d.Value, 0)); mr {
+	switch _, mr := recommend(mode, rule, p.Min, d.Current, max(d.Value, 0)); mr {
 	case ReasonActivation:
-		fmt.Fprintf(b, "value %s is above ACTIVATION=%s at zero dynos", v, formatAmount(p.Activation, p.Seconds))
+		fmt.Fprintf(b, "value %s is above ACTIVATION=%s at zero dynos", v, formatAmount(rule.Activation, rule.Seconds))
 	case ReasonBelowActivation:
-		fmt.Fprintf(b, "value %s is not above ACTIVATION=%s at zero dynos", v, formatAmount(p.Activation, p.Seconds))
+		fmt.Fprintf(b, "value %s is not above ACTIVATION=%s at zero dynos", v, formatAmount(rule.Activation, rule.Seconds))
 	default:
-		mode.explain(b, &d, mr, v)
+		mode.explain(b, rule, &d, mr, v)
 	}
+	if p.Metrics() > 1 {
+		fmt.Fprintf(b, " (the largest recommendation of the %d metrics)", p.Metrics())
+	}
+}
+
+// rule is the rule of the metric the decision is about.
+func (d Decision) rule() *Rule {
+	if d.Metric <= 0 || d.Metric > len(d.Policy.Also) {
+		return &d.Policy.Rule
+	}
+	return &d.Policy.Also[d.Metric-1]
+}
+
+// metricPrefix names the deciding metric when the policy has several: "metric 2 (METRIC_2_): ".
+func (d Decision) metricPrefix() string {
+	if d.Policy.Metrics() < 2 {
+		return ""
+	}
+	return metricName(d.Metric) + ": "
+}
+
+// metricName names metric i for a person: "metric 1" is the policy's own settings, "metric 2" its METRIC_2_ ones.
+func metricName(i int) string {
+	if i <= 0 {
+		return "metric 1"
+	}
+	return fmt.Sprintf("metric %d (METRIC_%d_)", i+1, i+1)
 }
 
 func (d Decision) minText() string {

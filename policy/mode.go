@@ -18,18 +18,18 @@ import (
 // modeRules is one mode: how it reads a value, recommends a quantity, explains itself and validates its settings.
 type modeRules interface {
 	// reference is what readings are compared with, published as Decision.Target.
-	reference(p *Policy) float64
+	reference(r *Rule) float64
 	// activate is the recommendation from zero dynos for a value above ACTIVATION (reason activation).
-	activate(p *Policy, value float64) int
+	activate(r *Rule, min int, value float64) int
 	// recommend is the recommendation at cur >= 1 dynos for a finite value >= 0, with its reason: one of reasons.
-	recommend(p *Policy, cur int, value float64) (int, Reason)
+	recommend(r *Rule, cur int, value float64) (int, Reason)
 	// reasons is every reason recommend gives.
 	reasons() []Reason
 	// explain describes the value v (formatted) against the mode's reference for r, a reason recommend gave.
-	explain(b *strings.Builder, d *Decision, r Reason, v string)
+	explain(b *strings.Builder, ru *Rule, d *Decision, r Reason, v string)
 	// validate reports what the mode requires of its thresholds, once each has been parsed into p (t says how),
 	// and returns whether the mode's own thresholds were written as durations (Policy.Seconds).
-	validate(p *Policy, t thresholds, errs *setting.List) (seconds bool)
+	validate(r *Rule, t thresholds, errs *setting.List) (seconds bool)
 }
 
 // modes is every mode, in the order MODE's error message lists them.
@@ -72,14 +72,14 @@ func (m Mode) rules() modeRules {
 
 // recommend is the recommendation of mode m for a finite value >= 0. From zero dynos ACTIVATION decides whether to
 // move, the same way in every mode, and the mode how far.
-func recommend(m modeRules, p *Policy, cur int, value float64) (int, Reason) {
+func recommend(m modeRules, r *Rule, minimum, cur int, value float64) (int, Reason) {
 	if cur == 0 {
-		if !(value > p.Activation) {
+		if !(value > r.Activation) {
 			return 0, ReasonBelowActivation
 		}
-		return m.activate(p, value), ReasonActivation
+		return m.activate(r, minimum, value), ReasonActivation
 	}
-	return m.recommend(p, cur, value)
+	return m.recommend(r, cur, value)
 }
 
 // thresholds says how each threshold setting was written; their values are in the Policy.
@@ -98,22 +98,24 @@ type threshold struct {
 // target: hold the value at TARGET, ceil(current × value / TARGET), Kubernetes HPA's rule.
 type targetMode struct{}
 
-func (targetMode) reference(p *Policy) float64 { return p.Target }
+func (targetMode) reference(r *Rule) float64 { return r.Target }
 
 // activate: the rule is proportional to the current quantity, which is zero, so MIN (at least one) dynos, and
 // target tracking takes over from there.
-func (targetMode) activate(p *Policy, _ float64) int { return min(max(p.Min, 1), MaxQuantity) }
+func (targetMode) activate(_ *Rule, minimum int, _ float64) int {
+	return min(max(minimum, 1), MaxQuantity)
+}
 
-func (targetMode) recommend(p *Policy, cur int, value float64) (int, Reason) {
-	if !(p.Target > 0) {
+func (targetMode) recommend(ru *Rule, cur int, value float64) (int, Reason) {
+	if !(ru.Target > 0) {
 		return cur, ReasonWithinTolerance
 	}
-	r := value / p.Target
+	r := value / ru.Target
 	switch {
-	case r > 1+p.Tolerance:
+	case r > 1+ru.Tolerance:
 		n, _ := ceilQuantity(float64(cur)*r, 1)
 		return max(n, cur), ReasonAboveTarget
-	case r < 1-p.Tolerance:
+	case r < 1-ru.Tolerance:
 		n, _ := ceilQuantity(float64(cur)*r, 1)
 		return min(n, cur), ReasonBelowTarget
 	default:
@@ -125,15 +127,14 @@ func (targetMode) reasons() []Reason {
 	return []Reason{ReasonAboveTarget, ReasonBelowTarget, ReasonWithinTolerance}
 }
 
-func (targetMode) explain(b *strings.Builder, d *Decision, r Reason, v string) {
-	p := d.Policy
+func (targetMode) explain(b *strings.Builder, p *Rule, d *Decision, r Reason, v string) {
 	fmt.Fprintf(b, "value %s is %sx the %s target", v, ratio(d.Value, p.Target), formatAmount(p.Target, p.Seconds))
 	if r == ReasonWithinTolerance {
 		fmt.Fprintf(b, ", within ±%g%%", p.Tolerance*100)
 	}
 }
 
-func (targetMode) validate(p *Policy, t thresholds, errs *setting.List) bool {
+func (targetMode) validate(p *Rule, t thresholds, errs *setting.List) bool {
 	if !t.target.set {
 		errs.Add(setting.Errorf("TARGET", t.target.raw, "the value to hold in target mode: a number > 0, or a duration such as 250ms (required)"))
 	} else if t.target.ok && p.Target <= 0 {
@@ -145,11 +146,11 @@ func (targetMode) validate(p *Policy, t thresholds, errs *setting.List) bool {
 // step: up by UP_BY above UP_ABOVE, down by DOWN_BY below DOWN_BELOW (HireFire's and Judoscale's thresholds).
 type stepMode struct{}
 
-func (stepMode) reference(p *Policy) float64 { return p.UpAbove }
+func (stepMode) reference(r *Rule) float64 { return r.UpAbove }
 
-func (stepMode) activate(p *Policy, _ float64) int { return clampStep(p.UpBy) }
+func (stepMode) activate(r *Rule, _ int, _ float64) int { return clampStep(r.UpBy) }
 
-func (stepMode) recommend(p *Policy, cur int, value float64) (int, Reason) {
+func (stepMode) recommend(p *Rule, cur int, value float64) (int, Reason) {
 	switch {
 	case value > p.UpAbove:
 		return min(cur+clampStep(p.UpBy), MaxQuantity), ReasonAboveThreshold
@@ -164,8 +165,7 @@ func (stepMode) reasons() []Reason {
 	return []Reason{ReasonAboveThreshold, ReasonBelowThreshold, ReasonWithinThresholds}
 }
 
-func (stepMode) explain(b *strings.Builder, d *Decision, r Reason, v string) {
-	p := d.Policy
+func (stepMode) explain(b *strings.Builder, p *Rule, _ *Decision, r Reason, v string) {
 	switch r {
 	case ReasonAboveThreshold:
 		fmt.Fprintf(b, "value %s is above UP_ABOVE=%s (UP_BY=%d)", v, formatAmount(p.UpAbove, p.Seconds), p.UpBy)
@@ -176,7 +176,7 @@ func (stepMode) explain(b *strings.Builder, d *Decision, r Reason, v string) {
 	}
 }
 
-func (stepMode) validate(p *Policy, t thresholds, errs *setting.List) bool {
+func (stepMode) validate(p *Rule, t thresholds, errs *setting.List) bool {
 	if !t.upAbove.set {
 		errs.Add(setting.Errorf("UP_ABOVE", t.upAbove.raw, "the value above which step mode scales up (required)"))
 	}
@@ -192,16 +192,16 @@ func (stepMode) validate(p *Policy, t thresholds, errs *setting.List) bool {
 // ratio: ceil(R + SAFETY*sqrt(R)), R = value / PER_DYNO (HireFire's jobs-per-dyno, with square-root headroom).
 type ratioMode struct{}
 
-func (ratioMode) reference(p *Policy) float64 { return p.PerDyno }
+func (ratioMode) reference(r *Rule) float64 { return r.PerDyno }
 
-func (ratioMode) activate(p *Policy, value float64) int {
+func (ratioMode) activate(p *Rule, _ int, value float64) int {
 	if n, ok := p.ratio(value); ok {
 		return max(n, 1)
 	}
 	return 1
 }
 
-func (ratioMode) recommend(p *Policy, cur int, value float64) (int, Reason) {
+func (ratioMode) recommend(p *Rule, cur int, value float64) (int, Reason) {
 	if n, ok := p.ratio(value); ok {
 		return n, ReasonRatio
 	}
@@ -210,16 +210,16 @@ func (ratioMode) recommend(p *Policy, cur int, value float64) (int, Reason) {
 
 func (ratioMode) reasons() []Reason { return []Reason{ReasonRatio} }
 
-func (ratioMode) explain(b *strings.Builder, d *Decision, _ Reason, v string) {
-	p := d.Policy
+func (ratioMode) explain(b *strings.Builder, p *Rule, d *Decision, _ Reason, v string) {
+	n, _ := p.ratio(max(d.Value, 0))
 	if p.Safety > 0 {
-		fmt.Fprintf(b, "value %s at PER_DYNO=%s with SAFETY=%g needs %d", v, formatAmount(p.PerDyno, p.Seconds), p.Safety, d.Recommendation)
+		fmt.Fprintf(b, "value %s at PER_DYNO=%s with SAFETY=%g needs %d", v, formatAmount(p.PerDyno, p.Seconds), p.Safety, n)
 	} else {
-		fmt.Fprintf(b, "value %s at PER_DYNO=%s needs %d", v, formatAmount(p.PerDyno, p.Seconds), d.Recommendation)
+		fmt.Fprintf(b, "value %s at PER_DYNO=%s needs %d", v, formatAmount(p.PerDyno, p.Seconds), n)
 	}
 }
 
-func (ratioMode) validate(p *Policy, t thresholds, errs *setting.List) bool {
+func (ratioMode) validate(p *Rule, t thresholds, errs *setting.List) bool {
 	if !t.perDyno.set {
 		errs.Add(setting.Errorf("PER_DYNO", t.perDyno.raw, "the amount one dyno handles in ratio mode: a number > 0 (required)"))
 	} else if t.perDyno.ok && p.PerDyno <= 0 {
@@ -231,7 +231,7 @@ func (ratioMode) validate(p *Policy, t thresholds, errs *setting.List) bool {
 // ratio is ratio mode's quantity for a finite value >= 0: ceil(R + Safety*sqrt(R)) with R = value/PerDyno, the
 // square-root staffing rule of queueing theory (Halfin and Whitt): the dynos the load keeps busy, plus a headroom
 // that shrinks relative to the load as it grows, which keeps the chance of queueing about the same at any size.
-func (p *Policy) ratio(value float64) (int, bool) {
+func (p *Rule) ratio(value float64) (int, bool) {
 	if !(p.PerDyno > 0) {
 		return 0, false
 	}

@@ -235,10 +235,8 @@ func TestNothingElseLooksAtTheMode(t *testing.T) {
 // modePolicy parses a policy in mode m with every mode's thresholds set (each mode reads its own).
 func modePolicy(t *testing.T, m Mode, more ...string) *Policy {
 	t.Helper()
-	s := Settings{App: "shop", Process: "web", Enabled: "true", Min: "1", Max: "50", Mode: string(m),
-		Target: "1", Tolerance: "0.1", UpAbove: "2", DownBelow: "1", UpBy: "2", DownBy: "1", PerDyno: "1",
-		Safety: "0", Activation: "0", UpCooldown: "0", DownCooldown: "0", UpStabilization: "0", DownStabilization: "0",
-		MaxStepUp: "0", MaxStepDown: "0", FallbackAfter: "3", ProtectBusyMax: "1h"}
+	s := Settings{App: "shop", Process: "web", Enabled: "true", Min: "1", Max: "50", UpCooldown: "0", DownCooldown: "0", UpStabilization: "0", DownStabilization: "0",
+		MaxStepUp: "0", MaxStepDown: "0", FallbackAfter: "3", ProtectBusyMax: "1h", RuleSettings: RuleSettings{Mode: string(m), Target: "1", Tolerance: "0.1", UpAbove: "2", DownBelow: "1", UpBy: "2", DownBy: "1", PerDyno: "1", Safety: "0", Activation: "0"}}
 	for i := 0; i+1 < len(more); i += 2 {
 		switch more[i] {
 		case "SAFETY":
@@ -264,7 +262,7 @@ var modeValues = []float64{0, 1e-9, 0.05, 0.5, 0.95, 1, 1.05, 1.5, 2, 2.5, 3, 10
 // TestModeRules: every registered mode is complete: Parse takes it and names it in MODE's error, its reasons are
 // in the vocabulary and are the ones it gives, Explain has a sentence for each, and Decide allocates nothing.
 func TestModeRules(t *testing.T) {
-	_, err := Settings{App: "shop", Process: "web", Enabled: "true", Min: "1", Max: "3", Mode: "no-such-mode"}.Parse()
+	_, err := Settings{App: "shop", Process: "web", Enabled: "true", Min: "1", Max: "3", RuleSettings: RuleSettings{Mode: "no-such-mode"}}.Parse()
 	for _, m := range Modes() {
 		if err == nil || !strings.Contains(err.Error(), string(m)) {
 			t.Errorf("MODE's error %v does not list %q", err, m)
@@ -274,7 +272,7 @@ func TestModeRules(t *testing.T) {
 		t.Run(string(m), func(t *testing.T) {
 			rules := m.rules()
 			p := modePolicy(t, m)
-			if ref := rules.reference(p); !(ref > 0) || math.IsInf(ref, 0) {
+			if ref := rules.reference(&p.Rule); !(ref > 0) || math.IsInf(ref, 0) {
 				t.Errorf("reference = %v, want the mode's threshold (> 0)", ref)
 			}
 			own := rules.reasons()
@@ -292,7 +290,7 @@ func TestModeRules(t *testing.T) {
 			reached := map[Reason]bool{}
 			for _, v := range modeValues {
 				for _, cur := range []int{1, 2, 5, 40, MaxQuantity} {
-					n, r := rules.recommend(p, cur, v)
+					n, r := rules.recommend(&p.Rule, cur, v)
 					if !slices.Contains(own, r) {
 						t.Errorf("recommend(%d, %v) gives %q, not one of reasons() %q", cur, v, r, own)
 					}
@@ -306,12 +304,12 @@ func TestModeRules(t *testing.T) {
 						t.Errorf("Explain() = %q: the mode has no sentence for %s", e, r)
 					}
 					var b strings.Builder
-					rules.explain(&b, &d, r, formatAmount(v, p.Seconds))
+					rules.explain(&b, &p.Rule, &d, r, formatAmount(v, p.Seconds))
 					if s := b.String(); len(s) <= len("value "+formatAmount(v, p.Seconds)) || strings.Contains(s, "%!") {
 						t.Errorf("explain(%s) = %q", r, s)
 					}
 				}
-				if n := rules.activate(p, v+1); n < 1 || n > MaxQuantity {
+				if n := rules.activate(&p.Rule, p.Min, v+1); n < 1 || n > MaxQuantity {
 					t.Errorf("activate(%v) = %d, want at least one dyno", v+1, n)
 				}
 			}
@@ -355,19 +353,19 @@ func TestDecideAllocatesNothingInAnyMode(t *testing.T) {
 // dynos above UP_ABOVE and never goes down, with reasons of its own.
 type doubleMode struct{}
 
-func (doubleMode) reference(p *Policy) float64   { return p.UpAbove * 10 }
-func (doubleMode) activate(*Policy, float64) int { return 7 }
-func (doubleMode) recommend(p *Policy, cur int, value float64) (int, Reason) {
+func (doubleMode) reference(p *Rule) float64        { return p.UpAbove * 10 }
+func (doubleMode) activate(*Rule, int, float64) int { return 7 }
+func (doubleMode) recommend(p *Rule, cur int, value float64) (int, Reason) {
 	if value > p.UpAbove {
 		return min(2*cur, MaxQuantity), "doubled"
 	}
 	return cur, "not_doubled"
 }
 func (doubleMode) reasons() []Reason { return []Reason{"doubled", "not_doubled"} }
-func (doubleMode) explain(b *strings.Builder, d *Decision, r Reason, v string) {
+func (doubleMode) explain(b *strings.Builder, _ *Rule, d *Decision, r Reason, v string) {
 	b.WriteString("double mode reads " + v + " as " + string(r))
 }
-func (doubleMode) validate(p *Policy, t thresholds, errs *setting.List) bool {
+func (doubleMode) validate(p *Rule, t thresholds, errs *setting.List) bool {
 	if !t.upAbove.set {
 		errs.Add(setting.Errorf("UP_ABOVE", t.upAbove.raw, "double mode's threshold (required)"))
 	}
@@ -384,19 +382,17 @@ func TestANewModeIsOneLine(t *testing.T) {
 	}{"double", doubleMode{}})
 	t.Cleanup(func() { modes = saved })
 
-	_, err := Settings{App: "shop", Process: "web", Enabled: "true", Min: "1", Max: "3", Mode: "bogus"}.Parse()
+	_, err := Settings{App: "shop", Process: "web", Enabled: "true", Min: "1", Max: "3", RuleSettings: RuleSettings{Mode: "bogus"}}.Parse()
 	if err == nil || !strings.Contains(err.Error(), "target, step, ratio, double") {
 		t.Errorf("MODE's error does not list the new mode: %v", err)
 	}
-	_, err = Settings{App: "shop", Process: "web", Enabled: "true", Min: "1", Max: "30", Mode: "Double", Tolerance: "0.1",
-		UpBy: "1", DownBy: "1", UpCooldown: "0", DownCooldown: "0", UpStabilization: "0", DownStabilization: "0",
-		MaxStepUp: "0", MaxStepDown: "0", FallbackAfter: "3", Activation: "0", Safety: "0"}.Parse()
+	_, err = Settings{App: "shop", Process: "web", Enabled: "true", Min: "1", Max: "30", UpCooldown: "0", DownCooldown: "0", UpStabilization: "0", DownStabilization: "0",
+		MaxStepUp: "0", MaxStepDown: "0", FallbackAfter: "3", RuleSettings: RuleSettings{Mode: "Double", Tolerance: "0.1", UpBy: "1", DownBy: "1", Activation: "0", Safety: "0"}}.Parse()
 	if err == nil || !strings.Contains(err.Error(), "double mode's threshold") {
 		t.Errorf("the new mode's validate was not asked: %v", err)
 	}
-	p, err := Settings{App: "shop", Process: "web", Enabled: "true", Min: "1", Max: "30", Mode: "Double", UpAbove: "2s",
-		Tolerance: "0.1", UpBy: "1", DownBy: "1", UpCooldown: "0", DownCooldown: "0", UpStabilization: "0",
-		DownStabilization: "0", MaxStepUp: "0", MaxStepDown: "0", FallbackAfter: "3", Activation: "0", Safety: "0"}.Parse()
+	p, err := Settings{App: "shop", Process: "web", Enabled: "true", Min: "1", Max: "30", UpCooldown: "0", DownCooldown: "0", UpStabilization: "0",
+		DownStabilization: "0", MaxStepUp: "0", MaxStepDown: "0", FallbackAfter: "3", RuleSettings: RuleSettings{Mode: "Double", UpAbove: "2s", Tolerance: "0.1", UpBy: "1", DownBy: "1", Activation: "0", Safety: "0"}}.Parse()
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"time"
 
 	"github.com/dynopilot/dynopilot/internal/dynosize"
@@ -17,13 +18,10 @@ const (
 	ModeRatio  Mode = "ratio"  // ceil(R + SAFETY*sqrt(R)), R = value / PER_DYNO
 )
 
-// Policy is one validated policy: how one process type of one app is scaled. Build it with Settings.Parse; a
-// Policy is never modified by the engine, so one value can be shared by concurrent callers.
-type Policy struct {
-	App, Process string
-	Enabled      bool
-	Min, Max     int // configured bounds; schedule windows and the size limit make the effective ones
-	Mode         Mode
+// Rule is how one metric's readings become a recommended quantity: its MODE and the mode's thresholds. A policy
+// has its own (its MODE, TARGET, …) and may have more (Also, from METRIC_<m>_ settings), one per further reading.
+type Rule struct {
+	Mode Mode
 
 	Target    float64 // target mode: the value to hold (latencies in seconds)
 	Tolerance float64 // target mode: no change while value/Target is within 1 ± Tolerance
@@ -42,6 +40,28 @@ type Policy struct {
 	Seconds bool
 
 	Activation float64 // from zero dynos, move only when the value exceeds this
+}
+
+// Policy is one validated policy: how one process type of one app is scaled. Build it with Settings.Parse; a
+// Policy is never modified by the engine, so one value can be shared by concurrent callers.
+type Policy struct {
+	App, Process string
+	Enabled      bool
+	Min, Max     int // configured bounds; schedule windows and the size limit make the effective ones
+
+	// Rule is the policy's first metric's rule (its reading is Input.Value); Also the rules of its further metrics
+	// (METRIC_2_, METRIC_3_, …; their readings are Input.Also). With several, each metric recommends and the
+	// largest recommendation wins, as Kubernetes' HPA does with several metrics, and a metric whose reading failed
+	// blocks a scale-down (see Decide).
+	Rule
+	Also []Rule
+
+	// Predict raises the floor ahead of recurring ramps (PREDICT): the caller learns the load's daily and weekly
+	// profile from the readings of PredictMetric and passes the quantity it predicts as Input.Predicted. A
+	// prediction only ever raises. PredictAhead is how far ahead it looks: a dyno started now serves only after
+	// booting, so the floor must be raised for the peak expected until then.
+	Predict      bool
+	PredictAhead time.Duration
 
 	UpCooldown, DownCooldown           time.Duration // since the last scale event
 	UpStabilization, DownStabilization time.Duration // windows over past recommendations
@@ -132,4 +152,50 @@ func (p *Policy) Bounds(now time.Time, size string) (min, max, limit int, active
 		}
 	}
 	return b.min, b.max, b.limit, active
+}
+
+// rule returns metric i's rule: 0 the policy's own, i Also[i-1].
+func (p *Policy) rule(i int) *Rule {
+	if i == 0 {
+		return &p.Rule
+	}
+	return &p.Also[i-1]
+}
+
+// Metrics returns how many metrics the policy scales on: 1 + len(Also).
+func (p *Policy) Metrics() int { return 1 + len(p.Also) }
+
+// reading returns metric i's reading from the input; a further metric's missing reading is a failed one.
+func (in *Input) reading(i int) Reading {
+	if i <= 0 {
+		return Reading{Value: in.Value, OK: in.ReadingOK}
+	}
+	if i-1 < len(in.Also) {
+		return in.Also[i-1]
+	}
+	return Reading{}
+}
+
+// PredictMetric is the metric whose readings the prediction learns (PREDICT): the first in ratio mode, whose
+// readings are a load that turns into dynos the same way at every size (-1 when none is; Parse refuses PREDICT then).
+// A queue time or a latency is not learnable that way: it says how the dynos of that moment coped, not how much
+// load there was.
+func (p *Policy) PredictMetric() int {
+	for i := range p.Metrics() {
+		if p.rule(i).Mode == ModeRatio {
+			return i
+		}
+	}
+	return -1
+}
+
+// PredictedQuantity turns a predicted load (a reading of PredictMetric) into the quantity it needs, by that
+// metric's own rule; 0 when the policy does not predict or the load is not a usable reading.
+func (p *Policy) PredictedQuantity(load float64) int {
+	i := p.PredictMetric()
+	if !p.Predict || i < 0 || !(load >= 0) || math.IsInf(load, 0) {
+		return 0
+	}
+	n, _ := p.rule(i).ratio(load)
+	return n
 }

@@ -376,22 +376,44 @@ func TestDecideHandBuiltPolicies(t *testing.T) {
 	pick := func(xs []int) int { return xs[r.IntN(len(xs))] }
 	pickF := func() float64 { return floats[r.IntN(len(floats))] }
 	pickD := func() time.Duration { return durs[r.IntN(len(durs))] }
+	rule := func() policy.Rule {
+		return policy.Rule{Mode: []policy.Mode{policy.ModeTarget, policy.ModeStep, policy.ModeRatio, "bogus"}[r.IntN(4)],
+			Target: pickF(), Tolerance: pickF(), UpAbove: pickF(), DownBelow: pickF(), UpBy: pick(ints), DownBy: pick(ints),
+			PerDyno: pickF(), Safety: pickF(), Activation: pickF()}
+	}
 	for i := 0; i < 5000; i++ {
 		p := &policy.Policy{
 			App: "a", Process: "web", Enabled: r.IntN(8) != 0, Min: pick(ints), Max: pick(ints),
-			Mode:   []policy.Mode{policy.ModeTarget, policy.ModeStep, policy.ModeRatio, "bogus"}[r.IntN(4)],
-			Target: pickF(), Tolerance: pickF(), UpAbove: pickF(), DownBelow: pickF(), UpBy: pick(ints), DownBy: pick(ints),
-			PerDyno: pickF(), Safety: pickF(), Activation: pickF(), UpCooldown: pickD(), DownCooldown: pickD(), UpStabilization: pickD(),
+			Rule: rule(), Predict: r.IntN(2) == 0, UpCooldown: pickD(), DownCooldown: pickD(), UpStabilization: pickD(),
 			DownStabilization: pickD(), MaxStepUp: pick(ints), MaxStepDown: pick(ints), FallbackAfter: pick(ints),
 			FallbackQuantity: pick(ints), SizeLimit: pick(ints), Schedule: []policy.Window{{Min: pick(ints), Max: pick(ints), SetsMin: true, SetsMax: true}},
+		}
+		for range r.IntN(3) {
+			p.Also = append(p.Also, rule())
 		}
 		var st policy.State
 		now := t0
 		for k := 0; k < 5; k++ {
 			now = now.Add(pickD() / 1e9)
 			in := policy.Input{Now: now, Current: pick(ints), Size: sizes[r.IntN(len(sizes))], Value: pickF(), ReadingOK: r.IntN(4) != 0,
-				LastScale: now.Add(pickD())}
+				LastScale: now.Add(pickD()), Predicted: pick(ints)}
+			for range r.IntN(3) {
+				in.Also = append(in.Also, policy.Reading{Value: pickF(), OK: r.IntN(4) != 0})
+			}
+			without := in
+			without.Predicted = 0
+			stWithout := st
 			d := policy.Decide(p, &st, in)
+			if w := policy.Decide(p, &stWithout, without); w.Desired > d.Desired {
+				t.Fatalf("policy %+v input %+v: the prediction lowered the decision from %d to %d", *p, in, w.Desired, d.Desired)
+			}
+			failed := !in.ReadingOK
+			for m := range len(p.Also) {
+				failed = failed || m >= len(in.Also) || !in.Also[m].OK
+			}
+			if failed && in.Current >= 0 && in.Current <= d.Max && d.Desired < d.Current {
+				t.Fatalf("policy %+v input %+v: a metric's reading failed, yet %d -> %d", *p, in, d.Current, d.Desired)
+			}
 			if d.Reason == policy.ReasonDisabled { // a disabled policy touches nothing
 				if d.Desired != d.Current {
 					t.Fatalf("disabled policy moved %d -> %d", d.Current, d.Desired)

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"math"
 	"regexp"
 	"strconv"
@@ -20,6 +21,9 @@ const MaxQuantity = 100_000
 // than by work worth waiting for.
 const DefaultProtectBusyMax = time.Hour
 
+// DefaultPredictAhead is PREDICT_AHEAD when unset (see Settings.PredictAhead).
+const DefaultPredictAhead = 2 * time.Minute
+
 // Settings is one policy's raw settings as read from the environment by caarlos0/env (the loader adds the
 // POLICY_<n>_ prefix). Every field is a string so that Parse, not the env library, judges the values and can
 // report every problem at once with a precise message. The tags carry the spec's defaults, except UP_COOLDOWN
@@ -31,21 +35,16 @@ type Settings struct {
 	Process string `env:"PROCESS"`
 	Enabled string `env:"ENABLED" envDefault:"true"`
 
-	Min  string `env:"MIN" envDefault:"1"`
-	Max  string `env:"MAX"`
-	Mode string `env:"MODE" envDefault:"target"`
+	Min string `env:"MIN" envDefault:"1"`
+	Max string `env:"MAX"`
+	// RuleSettings are the first metric's rule; further metrics' are METRIC_<m>_ settings (see ParseMetrics).
+	RuleSettings
 
-	Target    string `env:"TARGET"`
-	Tolerance string `env:"TOLERANCE" envDefault:"0.1"`
-
-	UpAbove   string `env:"UP_ABOVE"`
-	DownBelow string `env:"DOWN_BELOW"`
-	UpBy      string `env:"UP_BY" envDefault:"1"`
-	DownBy    string `env:"DOWN_BY" envDefault:"1"`
-
-	PerDyno    string `env:"PER_DYNO"`
-	Safety     string `env:"SAFETY" envDefault:"0"`
-	Activation string `env:"ACTIVATION" envDefault:"0"`
+	// Predict turns on predictive pre-scaling (Policy.Predict).
+	Predict string `env:"PREDICT" envDefault:"false"`
+	// PredictAhead's default: a web dyno on Heroku serves about a minute after the scale-up (the platform's boot
+	// plus the app's), and the profile's slots are 5 minutes wide; 2 minutes covers the boot and one evaluation.
+	PredictAhead string `env:"PREDICT_AHEAD" envDefault:"2m"`
 
 	UpCooldown        string `env:"UP_COOLDOWN" envDefault:"30s"`
 	DownCooldown      string `env:"DOWN_COOLDOWN" envDefault:"5m"`
@@ -68,9 +67,31 @@ type Settings struct {
 	ProtectBusyMax string `env:"PROTECT_BUSY_MAX" envDefault:"1h"`
 }
 
+// RuleSettings are one metric's rule as written: MODE and its thresholds. A policy's own are in Settings; a further
+// metric's come from METRIC_<m>_ settings (ParseMetrics).
+type RuleSettings struct {
+	Mode string `env:"MODE" envDefault:"target"`
+
+	Target    string `env:"TARGET"`
+	Tolerance string `env:"TOLERANCE" envDefault:"0.1"`
+
+	UpAbove   string `env:"UP_ABOVE"`
+	DownBelow string `env:"DOWN_BELOW"`
+	UpBy      string `env:"UP_BY" envDefault:"1"`
+	DownBy    string `env:"DOWN_BY" envDefault:"1"`
+
+	PerDyno    string `env:"PER_DYNO"`
+	Safety     string `env:"SAFETY" envDefault:"0"`
+	Activation string `env:"ACTIVATION" envDefault:"0"`
+}
+
 // Parse validates the settings and returns the typed policy. It reports every problem at once: the error unwraps
 // (setting.Flatten) to one *setting.Error per problem, each naming its setting as written after the prefix ("MIN").
-func (s Settings) Parse() (*Policy, error) {
+func (s Settings) Parse() (*Policy, error) { return s.ParseMetrics(nil) }
+
+// ParseMetrics is Parse for a policy with further metrics, also[0] being METRIC_2_'s rule, also[1] METRIC_3_'s, …
+// Their problems are named with that prefix ("METRIC_2_TARGET").
+func (s Settings) ParseMetrics(also []RuleSettings) (*Policy, error) {
 	var errs setting.List
 	p := &Policy{
 		App:     strings.TrimSpace(s.App),
@@ -102,49 +123,13 @@ func (s Settings) Parse() (*Policy, error) {
 		errs.Add(setting.Errorf("MIN", s.Min, "at most MAX (%d)", p.Max))
 	}
 
-	mode := Mode(strings.ToLower(strings.TrimSpace(s.Mode)))
-	rules := mode.rules()
-	if rules != nil {
-		p.Mode = mode
+	p.Rule = s.RuleSettings.parse(&errs)
+	if v, err := strconv.ParseBool(strings.TrimSpace(s.Predict)); strings.TrimSpace(s.Predict) == "" {
+		p.Predict = false // Settings built in code have no env defaults
+	} else if err != nil {
+		errs.Add(setting.Errorf("PREDICT", s.Predict, "true or false: whether to raise the floor ahead of the load's recurring daily and weekly ramps"))
 	} else {
-		errs.Add(setting.Errorf("MODE", s.Mode, "one of %s", modeNames()))
-	}
-
-	// Thresholds are checked for syntax whatever the mode (a typo is a typo, and POLICY_DEFAULT_ may set them for
-	// policies of other modes); the mode says which it requires (modeRules.validate).
-	var t thresholds
-	p.Target, t.target = parseThreshold(&errs, "TARGET", s.Target)
-	p.UpAbove, t.upAbove = parseThreshold(&errs, "UP_ABOVE", s.UpAbove)
-	p.DownBelow, t.downBelow = parseThreshold(&errs, "DOWN_BELOW", s.DownBelow)
-	p.PerDyno, t.perDyno = parseThreshold(&errs, "PER_DYNO", s.PerDyno)
-
-	if strings.TrimSpace(s.Safety) == "" {
-		p.Safety = 0 // optional: plain ratio
-	} else if f, err := strconv.ParseFloat(strings.TrimSpace(s.Safety), 64); err != nil || !(f >= 0 && f <= maxSafety) {
-		errs.Add(setting.Errorf("SAFETY", s.Safety, "a number from 0 to %d: the square-root headroom in ratio mode, such as 1 (0 for none)", maxSafety))
-	} else {
-		p.Safety = f
-	}
-	if t, ok := fraction(&errs, "TOLERANCE", s.Tolerance); ok {
-		p.Tolerance = t
-	}
-	if p.UpBy, _ = quantity(&errs, "UP_BY", s.UpBy, 1); p.UpBy < 1 {
-		p.UpBy = 1
-	}
-	if p.DownBy, _ = quantity(&errs, "DOWN_BY", s.DownBy, 1); p.DownBy < 1 {
-		p.DownBy = 1
-	}
-
-	if rules != nil {
-		p.Seconds = rules.validate(p, t, &errs)
-	}
-
-	if a, ok, _ := amount(&errs, "ACTIVATION", s.Activation); ok {
-		if a < 0 {
-			errs.Add(setting.Errorf("ACTIVATION", s.Activation, "a number >= 0"))
-		} else {
-			p.Activation = a
-		}
+		p.Predict = v
 	}
 
 	p.UpCooldown = duration(&errs, "UP_COOLDOWN", s.UpCooldown)
@@ -188,10 +173,73 @@ func (s Settings) Parse() (*Policy, error) {
 		p.ProtectBusyMax = duration(&errs, "PROTECT_BUSY_MAX", s.ProtectBusyMax)
 	}
 
+	for i, rs := range also {
+		var own setting.List
+		p.Also = append(p.Also, rs.parse(&own))
+		errs = append(errs, setting.Flatten(setting.Prefixed(fmt.Sprintf("METRIC_%d_", i+2), own.Err()))...)
+	}
+	p.PredictAhead = DefaultPredictAhead // also for Settings built in code, which have no env defaults
+	if strings.TrimSpace(s.PredictAhead) != "" {
+		p.PredictAhead = duration(&errs, "PREDICT_AHEAD", s.PredictAhead)
+	}
+	if p.Predict && p.PredictMetric() < 0 {
+		errs.Add(setting.Errorf("PREDICT", s.Predict, "false or unset unless a metric is in ratio mode: the prediction learns a load (such as the request rate) and turns it into dynos with PER_DYNO"))
+	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// parse validates one metric's rule, recording its problems named as written ("TARGET").
+func (s RuleSettings) parse(errs *setting.List) Rule {
+	var r Rule
+	mode := Mode(strings.ToLower(strings.TrimSpace(s.Mode)))
+	rules := mode.rules()
+	if rules != nil {
+		r.Mode = mode
+	} else {
+		errs.Add(setting.Errorf("MODE", s.Mode, "one of %s", modeNames()))
+	}
+
+	// Thresholds are checked for syntax whatever the mode (a typo is a typo, and POLICY_DEFAULT_ may set them for
+	// policies of other modes); the mode says which it requires (modeRules.validate).
+	var t thresholds
+	r.Target, t.target = parseThreshold(errs, "TARGET", s.Target)
+	r.UpAbove, t.upAbove = parseThreshold(errs, "UP_ABOVE", s.UpAbove)
+	r.DownBelow, t.downBelow = parseThreshold(errs, "DOWN_BELOW", s.DownBelow)
+	r.PerDyno, t.perDyno = parseThreshold(errs, "PER_DYNO", s.PerDyno)
+
+	if strings.TrimSpace(s.Safety) == "" {
+		r.Safety = 0 // optional: plain ratio
+	} else if f, err := strconv.ParseFloat(strings.TrimSpace(s.Safety), 64); err != nil || !(f >= 0 && f <= maxSafety) {
+		errs.Add(setting.Errorf("SAFETY", s.Safety, "a number from 0 to %d: the square-root headroom in ratio mode, such as 1 (0 for none)", maxSafety))
+	} else {
+		r.Safety = f
+	}
+	if t, ok := fraction(errs, "TOLERANCE", s.Tolerance); ok {
+		r.Tolerance = t
+	}
+	if r.UpBy, _ = quantity(errs, "UP_BY", s.UpBy, 1); r.UpBy < 1 {
+		r.UpBy = 1
+	}
+	if r.DownBy, _ = quantity(errs, "DOWN_BY", s.DownBy, 1); r.DownBy < 1 {
+		r.DownBy = 1
+	}
+
+	if rules != nil {
+		r.Seconds = rules.validate(&r, t, errs)
+	}
+
+	if a, ok, _ := amount(errs, "ACTIVATION", s.Activation); ok {
+		if a < 0 {
+			errs.Add(setting.Errorf("ACTIVATION", s.Activation, "a number >= 0"))
+		} else {
+			r.Activation = a
+		}
+	}
+
+	return r
 }
 
 // What APP and PROCESS may be. They name the policy (app/process) in logs and in every metric's labels, so nothing

@@ -19,11 +19,11 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := policy.Policy{
-		App: "shop", Process: "web", Enabled: true, Min: 1, Max: 8, Mode: policy.ModeTarget,
-		Target: 0.25, Tolerance: 0.1, UpBy: 1, DownBy: 1, Seconds: true, Activation: 0,
+		App: "shop", Process: "web", Enabled: true, Min: 1, Max: 8,
+		Rule:       policy.Rule{Mode: policy.ModeTarget, Target: 0.25, Tolerance: 0.1, UpBy: 1, DownBy: 1, Seconds: true, Activation: 0},
 		UpCooldown: 30 * time.Second, DownCooldown: 5 * time.Minute, UpStabilization: 0, DownStabilization: 5 * time.Minute,
 		MaxStepUp: 0, MaxStepDown: 0, FallbackAfter: 3, FallbackQuantity: 0, SizeLimit: 0,
-		ProtectBusy: false, ProtectBusyMax: time.Hour,
+		ProtectBusy: false, ProtectBusyMax: time.Hour, PredictAhead: 2 * time.Minute,
 	}
 	if p.Schedule != nil {
 		t.Errorf("Schedule = %v, want none", p.Schedule)

@@ -226,8 +226,8 @@ func TestDecideScheduleAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Policy{App: "shop", Process: "web", Enabled: true, Min: 1, Max: 20, Mode: ModeTarget, Target: 0.3, Tolerance: 0.1,
-		UpBy: 1, DownBy: 1, FallbackAfter: 3, Schedule: windows}
+	p := &Policy{App: "shop", Process: "web", Enabled: true, Min: 1, Max: 20,
+		Rule: Rule{Mode: ModeTarget, Target: 0.3, Tolerance: 0.1, UpBy: 1, DownBy: 1}, FallbackAfter: 3, Schedule: windows}
 	var st State
 	in := Input{Now: time.Date(2025, 3, 29, 12, 0, 0, 0, time.UTC), Current: 4, Size: "Standard-1X", ReadingOK: true, Value: 0.3}
 	if n := testing.AllocsPerRun(5000, func() {

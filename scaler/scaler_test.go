@@ -66,9 +66,8 @@ type world struct {
 
 // settings returns a target-mode policy on the app "shop" holding latency at 1 second.
 func settings(process, max string) policy.Settings {
-	return policy.Settings{App: "shop", Process: process, Enabled: "true", Min: "1", Max: max, Mode: "target", Target: "1",
-		Tolerance: "0.1", UpBy: "1", DownBy: "1", Activation: "0", UpCooldown: "1m", DownCooldown: "5m", UpStabilization: "0",
-		DownStabilization: "0", MaxStepUp: "0", MaxStepDown: "0", FallbackAfter: "3"}
+	return policy.Settings{App: "shop", Process: process, Enabled: "true", Min: "1", Max: max, UpCooldown: "1m", DownCooldown: "5m", UpStabilization: "0",
+		DownStabilization: "0", MaxStepUp: "0", MaxStepDown: "0", FallbackAfter: "3", RuleSettings: policy.RuleSettings{Mode: "target", Target: "1", Tolerance: "0.1", UpBy: "1", DownBy: "1", Activation: "0"}}
 }
 
 func newWorld(t *testing.T, dryRun bool, ps ...policy.Settings) *world {
