@@ -104,6 +104,25 @@ type Event struct {
 	HeldFor      time.Duration // Decision with reason busy: how long the scale-down has been held
 	RetryAt      time.Time     // ScaleFailed: Heroku refused the change; no PATCH for this policy before then
 	Repeated     bool          // ScaleFailed: the same refusal as the last one; Decision with reason deploying: the same deploy; said already
+
+	// Decision: every metric's reading, the policy's own first, then its further metrics' (METRIC_2_, …). Reading,
+	// HasReading and Target above are about the metric the decision is about (the one its explanation names), and
+	// HasReading is false when any metric's reading failed.
+	Metrics []MetricReading
+	// Decision, for a policy that predicts (PREDICT): the quantity its learned load profile needs ahead of now (0 for
+	// none), whether predictions are on, and what the prediction is doing, a sentence for a person.
+	Predicted    int
+	PredictionOn bool
+	Prediction   string
+}
+
+// MetricReading is one metric's reading at a decision.
+type MetricReading struct {
+	Value  float64   // meaningful only when OK
+	OK     bool      // false when the reading failed
+	At     time.Time // when the value was true
+	Target float64   // what the metric's readings are compared with: its TARGET, UP_ABOVE or PER_DYNO
+	Error  string    // why the reading failed, already redacted
 }
 
 // Sink takes events. The Bus is a Sink (what producers publish to) and so is every consumer the Bus feeds.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -80,8 +81,26 @@ func (e *entry) restore(b []byte) error {
 	e.status = r.Status
 	e.status.Policy, e.status.App, e.status.Process, e.status.Source = mine.Policy, mine.App, mine.Process, mine.Source
 	e.status.Mode, e.status.Interval, e.status.Enabled, e.status.DryRun = mine.Mode, mine.Interval, mine.Enabled, mine.DryRun
+	e.status.Target, e.status.Predict = mine.Target, mine.Predict
+	e.status.Metrics = restoreMetrics(mine.Metrics, r.Status.Metrics)
 	e.status.RetryAt = e.refused.until
 	return nil
+}
+
+// restoreMetrics returns the metrics as configured now (mine), each with the last reading saved for it when the
+// saved status has the same metric: the same number, source, measure and mode.
+func restoreMetrics(mine, saved []MetricStatus) []MetricStatus {
+	out := slices.Clone(mine)
+	for i := range out {
+		if i >= len(saved) {
+			break
+		}
+		m, sv := &out[i], saved[i]
+		if sv.Metric == m.Metric && sv.Source == m.Source && sv.Measure == m.Measure && sv.Mode == m.Mode {
+			m.Value, m.At, m.OK, m.Error = sv.Value, sv.At, sv.OK, sv.Error
+		}
+	}
+	return out
 }
 
 // leading reports whether this instance may act now.

@@ -107,10 +107,14 @@ func (h *History) Publish(_ context.Context, e event.Event) {
 
 func quantity16(n int) uint16 { return uint16(min(max(n, 0), math.MaxUint16)) }
 
-// decision folds one decision into its minute.
+// decision folds one decision into its minute. Its reading and target are the policy's own metric's (metric 1),
+// whichever metric the decision is about, so that the chart draws one metric against its own target.
 func (p *policyHistory) decision(e event.Event) {
 	minute := int32(e.Time.Unix() / 60)
 	reading := float32(math.NaN())
+	if len(e.Metrics) > 0 {
+		e.HasReading, e.Reading, e.Target = e.Metrics[0].OK, e.Metrics[0].Value, e.Metrics[0].Target
+	}
 	if e.HasReading {
 		reading = float32(e.Reading)
 	}

@@ -116,9 +116,11 @@ th{background:#f4f4f4}.up{color:#0a7d27}.down{color:#b35c00}.hold{color:#555}.er
 <p>{{len .Policies}} policies · {{.Now}} · <a href="/api/policies">JSON</a> · <a href="/metrics">metrics</a></p>
 <table><tr><th>policy</th><th>source</th><th>dynos</th><th>desired</th><th>bounds</th><th>reading</th><th>target</th><th>decision</th><th>cooldown left</th><th>last scale</th></tr>
 {{range .Policies}}<tr>
-<td><b>{{if $.Chartable}}<a href="/?policy={{.Policy}}#history">{{.Policy}}</a>{{else}}{{.Policy}}{{end}}</b>{{if not .Enabled}} <span class="tag">disabled</span>{{end}}<br><small>{{.Mode}} · {{.Interval}}{{if .Size}} · {{.Size}}{{end}}</small></td>
+<td><b>{{if $.Chartable}}<a href="/?policy={{.Policy}}#history">{{.Policy}}</a>{{else}}{{.Policy}}{{end}}</b>{{if not .Enabled}} <span class="tag">disabled</span>{{end}}<br><small>{{.Mode}} · {{.Interval}}{{if .Size}} · {{.Size}}{{end}}</small>
+{{with .Predict}}<br><small><span class="tag">predict {{if .On}}on{{else}}off{{end}}</span>{{if .Quantity}} {{.Quantity}} dynos ahead{{end}} {{.Status}}</small>{{end}}</td>
 <td>{{.Source}}</td><td>{{.Current}}</td><td>{{.Desired}}</td><td>{{.Min}}–{{.Max}}</td>
-<td>{{reading .Reading}}{{if .ReadingError}}<br><small class="err">{{.ReadingError}}</small>{{end}}</td><td>{{.Target}}</td>
+{{if gt (len .Metrics) 1}}<td>{{range .Metrics}}<div>{{.Metric}}: {{reading .Value}} <small>{{.Source}}{{if .Measure}} {{.Measure}}{{end}} · {{.Mode}} {{.Target}}</small>{{if .Error}}<br><small class="err">{{.Error}}</small>{{end}}</div>{{end}}</td>
+{{else}}<td>{{reading .Reading}}{{if .ReadingError}}<br><small class="err">{{.ReadingError}}</small>{{end}}</td>{{end}}<td>{{.Target}}</td>
 <td class="{{.Action}}"><b>{{.Action}}</b> {{.Reason}}<br><small>{{.Explanation}}</small>{{if .LastError}}<br><small class="err">{{.LastError}}{{if not .RetryAt.IsZero}} (no PATCH before {{.RetryAt.Format "15:04:05"}}){{end}}</small>{{end}}</td>
 <td>{{seconds .CooldownLeftSeconds}}</td><td>{{ago .LastScale}}</td>
 </tr>{{end}}</table>

@@ -9,20 +9,23 @@ import (
 // instruments are the decision metrics of the spec ("Published metrics"); the Heroku client and the sources
 // register their own.
 type instruments struct {
-	info       *prometheus.GaugeVec
-	reading    *prometheus.GaugeVec
-	target     *prometheus.GaugeVec
-	quantity   *prometheus.GaugeVec
-	desired    *prometheus.GaugeVec
-	min, max   *prometheus.GaugeVec
-	decisions  *prometheus.CounterVec
-	events     *prometheus.CounterVec
-	lastScale  *prometheus.GaugeVec
-	evaluation prometheus.Histogram
-	refresh    prometheus.Gauge
-	cost       *prometheus.GaugeVec
-	dryRun     prometheus.Gauge
-	buildInfo  *prometheus.GaugeVec
+	info    *prometheus.GaugeVec
+	reading *prometheus.GaugeVec
+	target  *prometheus.GaugeVec
+	// Beyond the spec's list, for policies on several metrics and policies that predict.
+	metricReading *prometheus.GaugeVec
+	predicted     *prometheus.GaugeVec
+	quantity      *prometheus.GaugeVec
+	desired       *prometheus.GaugeVec
+	min, max      *prometheus.GaugeVec
+	decisions     *prometheus.CounterVec
+	events        *prometheus.CounterVec
+	lastScale     *prometheus.GaugeVec
+	evaluation    prometheus.Histogram
+	refresh       prometheus.Gauge
+	cost          *prometheus.GaugeVec
+	dryRun        prometheus.Gauge
+	buildInfo     *prometheus.GaugeVec
 
 	// Beyond the spec's list: what the dashboard's cooldown and cost panels and the "not evaluating" alert need.
 	lastEval     *prometheus.GaugeVec
@@ -39,9 +42,12 @@ func newInstruments(reg prometheus.Registerer, version string, leading func() bo
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 	}
 	in := &instruments{
-		info:      g("dynopilot_policy_info", "Configured policies: always 1, labelled with what the policy scales and how.", []string{"policy", "app", "process", "source", "mode"}),
-		reading:   g("dynopilot_reading", "Last value read for the policy (latencies in seconds).", pol),
-		target:    g("dynopilot_target", "The value the policy holds the reading to (target mode), or its up threshold (step mode), or the amount per dyno (ratio mode).", pol),
+		info:    g("dynopilot_policy_info", "Configured policies: always 1, labelled with what the policy scales and how.", []string{"policy", "app", "process", "source", "mode"}),
+		reading: g("dynopilot_reading", "Last value read for the policy (latencies in seconds); for a policy on several metrics, its own metric's (metric 1).", pol),
+		target:  g("dynopilot_target", "The value the policy holds the reading to (target mode), or its up threshold (step mode), or the amount per dyno (ratio mode); for a policy on several metrics, its own metric's (metric 1).", pol),
+		metricReading: g("dynopilot_metric_reading", "Last value read for each metric of a policy on several metrics (metric 1 is the policy's own, 2 METRIC_2_, …; latencies in seconds). Not published for a policy on one metric: dynopilot_reading is its reading.",
+			[]string{"policy", "metric"}),
+		predicted: g("dynopilot_predicted_quantity", "For a policy that predicts (PREDICT): the dynos its learned load profile needs ahead of now, a floor under its decisions (0 when it predicts none).", pol),
 		quantity:  g("dynopilot_quantity", "Dynos in the formation now.", pol),
 		desired:   g("dynopilot_desired_quantity", "Dynos the last decision wanted.", pol),
 		min:       g("dynopilot_min_quantity", "Effective minimum now (schedules applied).", pol),
@@ -63,7 +69,7 @@ func newInstruments(reg prometheus.Registerer, version string, leading func() bo
 		price:        g("dynopilot_dyno_price_dollars_per_hour", "List price of one dyno of the formation's size, per hour.", pol),
 	}
 	in.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
-	for _, c := range []prometheus.Collector{in.info, in.reading, in.target, in.quantity, in.desired, in.min, in.max,
+	for _, c := range []prometheus.Collector{in.info, in.reading, in.target, in.metricReading, in.predicted, in.quantity, in.desired, in.min, in.max,
 		in.decisions, in.events, in.lastScale, in.evaluation, in.refresh, in.cost, in.dryRun, in.buildInfo,
 		in.lastEval, in.interval, in.cooldownLeft, in.price,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dynopilot_leader", Help: "1 on the instance that leads (the only one that changes formations), 0 on a standby."},

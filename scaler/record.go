@@ -23,12 +23,20 @@ func (s *Scaler) record(e *entry, ev event.Event) {
 // recordDecision shows one decision in the metrics, the status and the log. A failing source is said once when it
 // starts failing and once when the fallback takes over, a busy hold once when it starts, a deploy once: not every
 // tick.
+//
+// dynopilot_reading, dynopilot_target and the status's reading are the policy's own metric's (metric 1), whichever
+// metric the decision is about: each further metric's reading is in dynopilot_metric_reading and the status's
+// Metrics.
 func (s *Scaler) recordDecision(e *entry, ev event.Event) {
 	n := e.name
 	s.in.decisions.WithLabelValues(n, ev.Action, ev.Reason).Inc()
 	s.in.lastEval.WithLabelValues(n).Set(float64(ev.Time.UnixNano()) / 1e9)
-	if ev.HasReading {
-		s.in.reading.WithLabelValues(n).Set(ev.Reading)
+	own, ownOK, ownAt := ev.Reading, ev.HasReading, ev.ReadingAt // an event without Metrics is about the policy's own
+	if len(ev.Metrics) > 0 {
+		own, ownOK, ownAt = ev.Metrics[0].Value, ev.Metrics[0].OK, ev.Metrics[0].At
+	}
+	if ownOK {
+		s.in.reading.WithLabelValues(n).Set(own)
 	}
 	e.mu.Lock()
 	st := &e.status
@@ -36,15 +44,24 @@ func (s *Scaler) recordDecision(e *entry, ev event.Event) {
 	st.Action, st.Reason, st.Explanation = ev.Action, ev.Reason, ev.Explanation
 	st.DecidedAt = ev.Time
 	st.Evaluated = true
-	if ev.HasReading {
-		v := ev.Reading
-		st.Reading, st.ReadingAt, st.ReadingError = &v, ev.ReadingAt, ""
-	} else if !ev.NoFormation {
+	if ownOK {
+		v := own
+		st.Reading, st.ReadingAt = &v, ownAt
+	}
+	switch {
+	case ev.HasReading:
+		st.ReadingError = ""
+	case !ev.NoFormation:
 		st.ReadingError = ev.Error
+	}
+	s.recordMetrics(e, st, ev.Metrics)
+	if st.Predict != nil {
+		st.Predict.On, st.Predict.Quantity, st.Predict.Status = ev.PredictionOn, ev.Predicted, ev.Prediction
+		s.in.predicted.WithLabelValues(n).Set(float64(ev.Predicted))
 	}
 	st.RunningError = ev.RunningError
 	if !ev.NoFormation {
-		st.Current, st.Desired, st.Min, st.Max, st.Target = ev.From, ev.To, ev.Min, ev.Max, ev.Target
+		st.Current, st.Desired, st.Min, st.Max = ev.From, ev.To, ev.Min, ev.Max
 		st.Size = ev.Size
 		st.CooldownLeftSeconds = ev.CooldownLeft.Seconds()
 		st.LastScale = ev.LastScale
@@ -61,7 +78,7 @@ func (s *Scaler) recordDecision(e *entry, ev event.Event) {
 	s.in.desired.WithLabelValues(n).Set(float64(ev.To))
 	s.in.min.WithLabelValues(n).Set(float64(ev.Min))
 	s.in.max.WithLabelValues(n).Set(float64(ev.Max))
-	s.in.target.WithLabelValues(n).Set(ev.Target)
+	s.in.target.WithLabelValues(n).Set(e.targets[0])
 	if !ev.LastScale.IsZero() {
 		s.in.lastScale.WithLabelValues(n).Set(float64(ev.LastScale.UnixNano()) / 1e9)
 	}

@@ -40,18 +40,40 @@ type Heroku interface {
 
 var _ Heroku = (*herokuapi.Client)(nil)
 
-// Managed is a policy the scaler manages: its rules (the engine's policy.Policy), its source opened, and its
+// Managed is a policy the scaler manages: its rules (the engine's policy.Policy), its sources opened, and its
 // schedule. cmd/dynopilot builds one per config.PolicyConfig (run, demo and check alike, through one function).
 type Managed struct {
 	Rules      *policy.Policy
 	Source     metrics.Source // already wrapped with the source instruments and timeout
 	SourceKind string         // e.g. "sidekiq", for labels
+	Measure    string         // what Source reads (latency, size, queue-time, rate, …), for /api/policies and the status page
 	Interval   string         // a robfig/cron spec, e.g. "@every 15s"
 	// Timeout is the policy's limit on one reading (TIMEOUT). A tick waits for its readings this long and a second
 	// more (so that the source's own timeout error, which names it, arrives first), and no longer: a reading that
 	// has not answered by then is a failed reading. 0: Options.TickTimeout.
 	Timeout time.Duration
+	// Also are the policy's further metrics (METRIC_2_, …), one for each of Rules.Also, in the same order.
+	Also []Metric
 }
+
+// Metric is one further metric of a policy: the fields of the same names in Managed, for its own source.
+type Metric struct {
+	Source     metrics.Source
+	SourceKind string
+	Measure    string
+	Timeout    time.Duration
+}
+
+// metric returns the policy's metric i: 0 its own (Source, …), i its Also[i-1].
+func (m *Managed) metric(i int) Metric {
+	if i == 0 {
+		return Metric{Source: m.Source, SourceKind: m.SourceKind, Measure: m.Measure, Timeout: m.Timeout}
+	}
+	return m.Also[i-1]
+}
+
+// metrics returns how many metrics the policy reads.
+func (m *Managed) metrics() int { return 1 + len(m.Also) }
 
 // Options configures a Scaler.
 type Options struct {
@@ -116,7 +138,8 @@ type group struct {
 // entry is one policy and what the daemon remembers of it between ticks.
 type entry struct {
 	Managed
-	name string
+	name    string
+	targets []float64 // what each metric's readings are compared with (see targets)
 
 	mu        sync.Mutex
 	state     policy.State
@@ -170,12 +193,20 @@ func New(o Options) (*Scaler, error) {
 		results = []string{"dry_run"}
 	}
 	for _, p := range o.Policies {
-		if p.Rules == nil || p.Source == nil {
+		if p.Rules == nil || p.Source == nil || slices.ContainsFunc(p.Also, func(m Metric) bool { return m.Source == nil }) {
 			return nil, fmt.Errorf("scaler: policy without engine settings or source")
 		}
-		e := &entry{Managed: p, name: p.Rules.Name()}
+		if len(p.Also) != len(p.Rules.Also) {
+			return nil, fmt.Errorf("scaler: policy %s has %d further rules and %d further sources", p.Rules.Name(), len(p.Rules.Also), len(p.Also))
+		}
+		e := &entry{Managed: p, name: p.Rules.Name(), targets: targets(p.Rules)}
 		e.status = Status{Policy: e.name, App: p.Rules.App, Process: p.Rules.Process, Source: p.SourceKind,
-			Mode: string(p.Rules.Mode), Enabled: p.Rules.Enabled, Interval: p.Interval, DryRun: o.DryRun}
+			Mode: string(p.Rules.Mode), Enabled: p.Rules.Enabled, Interval: p.Interval, DryRun: o.DryRun,
+			Target: e.targets[0], Metrics: e.metricStatuses()}
+		if p.Rules.Predict {
+			e.status.Predict = &PredictStatus{}
+			in.predicted.WithLabelValues(e.name).Set(0)
+		}
 		s.all = append(s.all, e)
 		in.info.WithLabelValues(e.name, p.Rules.App, p.Rules.Process, p.SourceKind, string(p.Rules.Mode)).Set(1)
 		if !p.Rules.Enabled {
@@ -197,7 +228,9 @@ func New(o Options) (*Scaler, error) {
 			s.groups = append(s.groups, g)
 		}
 		g.entries = append(g.entries, e)
-		g.readTimeout = max(g.readTimeout, readTimeout(p.Timeout, o.TickTimeout))
+		for i := range p.metrics() {
+			g.readTimeout = max(g.readTimeout, readTimeout(p.metric(i).Timeout, o.TickTimeout))
+		}
 		if every := intervalSeconds(p.Interval, o.Now()); every > 0 {
 			in.interval.WithLabelValues(e.name).Set(every)
 		}
@@ -309,7 +342,7 @@ func (s *Scaler) tick(ctx context.Context, g *group) {
 	if !s.load(ctx, g) {
 		return
 	}
-	readingsDone := make(chan []reading, 1)
+	readingsDone := make(chan [][]reading, 1)
 	go func() { readingsDone <- s.read(ctx, g) }()
 	fctx, cancel := context.WithTimeout(ctx, s.opts.TickTimeout)
 	formation, ferr := s.cache.get(fctx, g.app)
@@ -345,27 +378,39 @@ func (s *Scaler) tick(ctx context.Context, g *group) {
 	s.save(ctx, g)
 }
 
-// read takes every reading of the group concurrently and waits for them at most the group's read timeout: a
-// source that ignores its context cannot hold the tick, and what has not answered by then is a failed reading.
-func (s *Scaler) read(ctx context.Context, g *group) []reading {
+// read takes every reading of the group (each metric of each policy) concurrently and waits for them at most the
+// group's read timeout: a source that ignores its context cannot hold the tick, and what has not answered by then
+// is a failed reading. readings[i][j] is the reading of entry i's metric j (0: its own).
+func (s *Scaler) read(ctx context.Context, g *group) [][]reading {
 	rctx, cancel := context.WithTimeout(ctx, g.readTimeout)
 	defer cancel()
 	type answer struct {
-		i int
-		r reading
+		i, j int
+		r    reading
 	}
-	answers := make(chan answer, len(g.entries)) // buffered: a late source finishes without anyone waiting
+	readings := make([][]reading, len(g.entries))
+	n := 0
 	for i, e := range g.entries {
-		go func() {
-			r, err := e.Source.Read(rctx)
-			answers <- answer{i, reading{r, err}}
-		}()
+		readings[i] = make([]reading, e.metrics())
+		n += e.metrics()
 	}
-	readings := make([]reading, len(g.entries))
-	got := make([]bool, len(g.entries))
-	take := func(a answer) { readings[a.i], got[a.i] = a.r, true }
+	answers := make(chan answer, n) // buffered: a late source finishes without anyone waiting
+	for i, e := range g.entries {
+		for j := range e.metrics() {
+			src := e.metric(j).Source
+			go func() {
+				r, err := src.Read(rctx)
+				answers <- answer{i, j, reading{r, err}}
+			}()
+		}
+	}
+	got := make([][]bool, len(g.entries))
+	for i := range got {
+		got[i] = make([]bool, len(readings[i]))
+	}
+	take := func(a answer) { readings[a.i][a.j], got[a.i][a.j] = a.r, true }
 collect:
-	for range g.entries {
+	for range n {
 		select {
 		case a := <-answers:
 			take(a)
@@ -381,8 +426,10 @@ collect:
 		}
 	}
 	for i, e := range g.entries {
-		if !got[i] {
-			readings[i].err = fmt.Errorf("%s source: no answer within %s: %w", e.SourceKind, g.readTimeout, context.DeadlineExceeded)
+		for j := range got[i] {
+			if !got[i][j] {
+				readings[i][j].err = fmt.Errorf("%s source: no answer within %s: %w", e.metric(j).SourceKind, g.readTimeout, context.DeadlineExceeded)
+			}
 		}
 	}
 	return readings
@@ -402,7 +449,7 @@ func formationKey(e *entry) string { return strings.ToLower(e.Rules.Process) }
 type evaluation struct {
 	e    *entry
 	f    herokuapi.Formation
-	r    reading
+	rs   []reading // each metric's reading, the policy's own first
 	last time.Time // the last scale event the decision counted cooldowns from
 	d    policy.Decision
 
@@ -414,11 +461,13 @@ type evaluation struct {
 
 func (ev *evaluation) changes() bool { return ev.d.Desired != ev.d.Current }
 
-// evaluate runs the engine for one policy. Nothing is published yet: the decision may be taken again (recheck).
-func (s *Scaler) evaluate(e *entry, f herokuapi.Formation, r reading, now time.Time) *evaluation {
+// evaluate runs the engine for one policy on its metrics' readings rs, its own first. Nothing is published yet: the
+// decision may be taken again (recheck).
+func (s *Scaler) evaluate(e *entry, f herokuapi.Formation, rs []reading, now time.Time) *evaluation {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ev := &evaluation{e: e, f: f, r: r, savedState: e.state, savedStarted: e.started}
+	ev := &evaluation{e: e, f: f, rs: rs, savedState: e.state, savedStarted: e.started}
+	r := rs[0]
 	if !e.started {
 		e.state.Start(e.Rules, now, f.Quantity)
 		e.started = true
@@ -430,7 +479,13 @@ func (s *Scaler) evaluate(e *entry, f herokuapi.Formation, r reading, now time.T
 		ev.last = e.lastPatch
 	}
 	in := policy.Input{Now: now, Current: f.Quantity, Size: f.SizeName(), LastScale: ev.last, Value: r.Value, ReadingOK: r.err == nil}
-	if e.Rules.ProtectBusy {
+	if len(rs) > 1 {
+		in.Also = make([]policy.Reading, len(rs)-1)
+		for i, r := range rs[1:] {
+			in.Also[i] = policy.Reading{Value: r.Value, OK: r.err == nil}
+		}
+	}
+	if e.Rules.ProtectBusy { // the running jobs come with the policy's own source's reading
 		in.Running, in.RunningOK = RunningJobs(e.Rules.Process, r.Reading, r.err)
 	}
 	ev.d = policy.Decide(e.Rules, &e.state, in)
@@ -482,12 +537,12 @@ func (s *Scaler) recheck(ctx context.Context, app string, evs []*evaluation, now
 			out = append(out, ev) // a hold needs no fresh formation
 		case err != nil || !known:
 			ev.undo()
-			s.formationUnknown(ev.e, err, ev.r, now)
+			s.formationUnknown(ev.e, err, ev.rs, now)
 		case f.Quantity != ev.f.Quantity || !f.UpdatedAt.Equal(ev.f.UpdatedAt) || f.SizeName() != ev.f.SizeName():
 			s.log.Info("the formation changed since it was read; deciding again", "policy", ev.e.name,
 				"quantity_was", ev.f.Quantity, "quantity", f.Quantity, "updated_at", f.UpdatedAt)
 			ev.undo()
-			out = append(out, s.evaluate(ev.e, f, ev.r, now))
+			out = append(out, s.evaluate(ev.e, f, ev.rs, now))
 		default:
 			out = append(out, ev)
 		}
@@ -523,22 +578,49 @@ func (s *Scaler) decisionEvent(ev *evaluation) event.Event {
 	out := s.policyEvent(ev.e, event.Decision, ev.d)
 	out.Size, out.PricePerHour = ev.f.SizeName(), info.Hour
 	out.CooldownLeft, out.LastScale = ev.d.CooldownLeft, ev.last
-	out.Reading, out.ReadingAt = ev.r.Value, ev.r.At
-	if ev.r.err != nil {
-		out.Error = ev.r.err.Error() // sources' errors are scrubbed of their secrets already
+	if m := ev.d.Metric; m >= 0 && m < len(ev.rs) {
+		out.ReadingAt = ev.rs[m].At
 	}
-	if ev.r.RunningErr != nil {
-		out.RunningError = ev.r.RunningErr.Error()
-	}
+	s.readingFacts(ev.e, &out, ev.rs)
 	return out
 }
 
-// policyEvent is an event of type typ about policy e with decision d's facts.
+// readingFacts sets what a decision event says of the policy's readings rs: every metric's (Metrics), the first
+// failed one's error, and why the running jobs could not be read.
+func (s *Scaler) readingFacts(e *entry, out *event.Event, rs []reading) {
+	out.Metrics = make([]event.MetricReading, len(rs))
+	for i, r := range rs {
+		m := event.MetricReading{Value: r.Value, OK: r.err == nil, At: r.At, Target: e.targets[i]}
+		if r.err != nil {
+			m.Error = r.err.Error() // sources' errors are scrubbed of their secrets already
+			if out.Error == "" {
+				out.Error = metricName(i) + m.Error
+			}
+		}
+		out.Metrics[i] = m
+	}
+	if rs[0].RunningErr != nil {
+		out.RunningError = rs[0].RunningErr.Error()
+	}
+}
+
+// metricName names metric i (0: the policy's own) before what is said of it: "" for the policy's own, so that a
+// policy on one metric reads as before, "metric 2: " for a further one.
+func metricName(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return fmt.Sprintf("metric %d: ", i+1)
+}
+
+// policyEvent is an event of type typ about policy e with decision d's facts. Its reading is the one the decision is
+// about (d.Metric's), and it has one only when every metric's reading was usable: a failing metric is a failing
+// source, whichever one it is.
 func (s *Scaler) policyEvent(e *entry, typ event.Type, d policy.Decision) event.Event {
 	p := e.Rules
 	return event.Event{Type: typ, Time: d.Now, Policy: e.name, App: p.App, Process: p.Process,
 		From: d.Current, To: d.Desired, Wanted: d.Recommendation, Min: d.Min, Max: d.Max,
-		Action: string(d.Action), Reason: string(d.Reason), Reading: d.Value, HasReading: d.ReadingOK, Target: d.Target,
+		Action: string(d.Action), Reason: string(d.Reason), Reading: d.Value, HasReading: d.ReadingOK && d.Failed == 0, Target: d.Target,
 		Failures: d.Failures, FallbackAfter: p.FallbackAfter, Explanation: d.Explain(), DryRun: s.opts.DryRun}
 }
 
@@ -553,7 +635,7 @@ func (s *Scaler) emit(e *entry, ev event.Event) {
 }
 
 // formationUnknown records a tick whose formation could not be read: nothing can be decided, so hold.
-func (s *Scaler) formationUnknown(e *entry, ferr error, r reading, now time.Time) {
+func (s *Scaler) formationUnknown(e *entry, ferr error, rs []reading, now time.Time) {
 	err := ferr
 	if err == nil {
 		err = fmt.Errorf("app %s has no process type %q in its formation", e.Rules.App, e.Rules.Process)
@@ -564,8 +646,10 @@ func (s *Scaler) formationUnknown(e *entry, ferr error, r reading, now time.Time
 	e.mu.Unlock()
 	ev := event.Event{Type: event.Decision, Time: now, Policy: e.name, App: p.App, Process: p.Process,
 		From: current, To: current, Action: string(policy.ActionHold), Reason: string(policy.ReasonReadingFailed),
-		Reading: r.Value, HasReading: r.err == nil, ReadingAt: r.At, FallbackAfter: p.FallbackAfter,
-		Explanation: "formation unknown, holding: " + err.Error(), Error: err.Error(), NoFormation: true, DryRun: s.opts.DryRun}
+		Reading: rs[0].Value, HasReading: !slices.ContainsFunc(rs, func(r reading) bool { return r.err != nil }), ReadingAt: rs[0].At,
+		FallbackAfter: p.FallbackAfter, Explanation: "formation unknown, holding: " + err.Error(), NoFormation: true, DryRun: s.opts.DryRun}
+	s.readingFacts(e, &ev, rs)
+	ev.Error = err.Error()
 	s.emit(e, ev)
 }
 

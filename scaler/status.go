@@ -34,4 +34,31 @@ type Status struct {
 	LastError           string    `json:"last_error,omitempty"`
 	RetryAt             time.Time `json:"retry_at,omitzero"` // after Heroku refused a PATCH: none before then
 	CostPerHour         float64   `json:"cost_dollars_per_hour"`
+
+	// Metrics are the policy's metrics, its own first (Reading, ReadingAt and Target above are its own's), then its
+	// further ones (METRIC_2_, …): a decision's explanation names the one it is about.
+	Metrics []MetricStatus `json:"metrics"`
+	// Predict is the prediction of a policy that predicts (PREDICT), nil for one that does not.
+	Predict *PredictStatus `json:"predict,omitempty"`
+}
+
+// MetricStatus is one metric of a policy as /api/policies and the status page show it: the policy's own (metric 1)
+// and each further one (METRIC_2_, …).
+type MetricStatus struct {
+	Metric  int       `json:"metric"` // 1 for the policy's own, 2 for METRIC_2_, …
+	Source  string    `json:"source"` // its kind, e.g. logdrain
+	Measure string    `json:"measure,omitempty"`
+	Mode    string    `json:"mode"`
+	Target  float64   `json:"target"` // what its readings are compared with: TARGET, UP_ABOVE (step) or PER_DYNO (ratio)
+	Value   *float64  `json:"value"`  // the last usable reading; nil before the first
+	At      time.Time `json:"at,omitzero"`
+	OK      bool      `json:"ok"`              // the last reading was usable
+	Error   string    `json:"error,omitempty"` // why the last reading failed, redacted
+}
+
+// PredictStatus is what a policy that predicts (PREDICT) shows of its prediction.
+type PredictStatus struct {
+	On       bool   `json:"on"`       // predictions are on: the learned profile has held lately
+	Quantity int    `json:"quantity"` // the quantity the profile needs ahead of now at the last decision, 0 for none
+	Status   string `json:"status"`   // what the prediction is doing, for a person
 }

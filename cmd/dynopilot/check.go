@@ -57,6 +57,10 @@ type daemonPolicy struct {
 	Policy       string   `json:"policy"`
 	Reading      *float64 `json:"reading"`
 	ReadingError string   `json:"reading_error"`
+	Metrics      []struct {
+		Value *float64 `json:"value"`
+		Error string   `json:"error"`
+	} `json:"metrics"`
 }
 
 type checkPolicy struct {
@@ -70,11 +74,22 @@ type checkPolicy struct {
 	SizeLimit    int      `json:"size_limit"`
 	Reading      *float64 `json:"reading"`
 	ReadingError string   `json:"reading_error,omitempty"`
-	Action       string   `json:"action,omitempty"`
-	Desired      *int     `json:"desired,omitempty"`
-	Reason       string   `json:"reason,omitempty"`
-	Explanation  string   `json:"explanation,omitempty"`
-	Problems     []string `json:"problems"`
+	// Metrics are the policy's metrics, its own first (Reading is its own's), then its further ones (METRIC_2_, …).
+	Metrics     []checkMetric `json:"metrics"`
+	Action      string        `json:"action,omitempty"`
+	Desired     *int          `json:"desired,omitempty"`
+	Reason      string        `json:"reason,omitempty"`
+	Explanation string        `json:"explanation,omitempty"`
+	Problems    []string      `json:"problems"`
+}
+
+// checkMetric is one metric of a policy as check read it.
+type checkMetric struct {
+	Metric       int      `json:"metric"` // 1 for the policy's own, 2 for METRIC_2_, …
+	Source       string   `json:"source"`
+	Mode         string   `json:"mode"`
+	Reading      *float64 `json:"reading"`
+	ReadingError string   `json:"reading_error,omitempty"`
 }
 
 func runCheck(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) int {
@@ -170,15 +185,19 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 	// process its drain reaches.
 	policies := make([]scaler.Managed, 0, len(cfg.Policies))
 	for _, p := range cfg.Policies {
-		var src metrics.Source = daemonReading{view: view, policy: p.Rules.Name()}
-		if p.Source.Kind != metrics.KindLogDrain {
-			opened, err := conns.Open(p.Source)
-			if err != nil {
-				opened = failing{err}
+		var srcs []metrics.Source
+		for i, spec := range p.Sources() {
+			var src metrics.Source = daemonReading{view: view, policy: p.Rules.Name(), metric: i}
+			if spec.Kind != metrics.KindLogDrain {
+				opened, err := conns.Open(spec)
+				if err != nil {
+					opened = failing{err}
+				}
+				src = opened
 			}
-			src = opened
+			srcs = append(srcs, src)
 		}
-		policies = append(policies, managed(p, src, in))
+		policies = append(policies, managed(p, srcs, in))
 	}
 	sc, err := scaler.New(scaler.Options{Heroku: formationsRead(apps), Policies: policies, DryRun: true,
 		Registerer: prometheus.NewRegistry(), Logger: log, Concurrency: checkConcurrency})
@@ -213,12 +232,19 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 				p.Prefix(), p.Rules.Max, cp.Size, dynosize.Limit(cp.Size), p.Prefix()))
 		}
 		cp.Reading, cp.ReadingError = st.Reading, st.ReadingError
-		switch {
-		case !p.Rules.Enabled:
-		case st.ReadingError != "" && p.Source.Kind == metrics.KindLogDrain && view == nil:
-			// nobody to ask: a note says how, not a problem
-		case st.ReadingError != "":
-			cp.Problems = append(cp.Problems, fmt.Sprintf("%sSOURCE: %s", p.Prefix(), st.ReadingError))
+		for i, spec := range p.Sources() {
+			m := checkMetric{Metric: i + 1, Source: spec.String()}
+			if i < len(st.Metrics) {
+				m.Mode, m.Reading, m.ReadingError = st.Metrics[i].Mode, st.Metrics[i].Value, st.Metrics[i].Error
+			}
+			cp.Metrics = append(cp.Metrics, m)
+			switch {
+			case !p.Rules.Enabled:
+			case m.ReadingError != "" && spec.Kind == metrics.KindLogDrain && view == nil:
+				// nobody to ask: a note says how, not a problem
+			case m.ReadingError != "":
+				cp.Problems = append(cp.Problems, fmt.Sprintf("%sSOURCE: %s", p.MetricPrefix(i), m.ReadingError))
+			}
 		}
 		if st.RunningError != "" {
 			cp.Problems = append(cp.Problems, fmt.Sprintf("%sPROTECT_BUSY: %s", p.Prefix(), st.RunningError))
@@ -305,15 +331,16 @@ func fetchDaemon(ctx context.Context, url string) (*daemonView, error) {
 	return &v, nil
 }
 
-// reading is the daemon's last reading of a policy, as check shows it.
-// daemonReading is a logdrain policy's source in `check`: what the running daemon last read.
+// daemonReading is the source of a logdrain metric in `check`: what the running daemon last read for the policy's
+// metric (0: its own, 1: METRIC_2_, …).
 type daemonReading struct {
 	view   *daemonView
 	policy string
+	metric int
 }
 
 func (d daemonReading) Read(context.Context) (metrics.Reading, error) {
-	return d.view.reading(d.policy)
+	return d.view.reading(d.policy, d.metric)
 }
 
 // failing is the source of a policy whose source could not be opened: every reading is that error.
@@ -350,20 +377,30 @@ func (formationsRead) BatchUpdateFormation(context.Context, string, []herokuapi.
 
 var _ scaler.Heroku = formationsRead(nil)
 
-func (v *daemonView) reading(policy string) (metrics.Reading, error) {
+// reading is the daemon's last reading of a policy's metric (0: its own), as check shows it.
+func (v *daemonView) reading(policy string, metric int) (metrics.Reading, error) {
 	if v == nil {
 		return metrics.Reading{}, errors.New("read by the running daemon from its log drain (set DYNOPILOT_URL to see it here)")
 	}
 	i := slices.IndexFunc(v.Policies, func(p daemonPolicy) bool { return p.Policy == policy })
-	switch {
-	case i < 0:
+	if i < 0 {
 		return metrics.Reading{}, fmt.Errorf("the running daemon has no policy %s: is it running this configuration?", policy)
-	case v.Policies[i].ReadingError != "":
-		return metrics.Reading{}, errors.New("the running daemon's last reading failed: " + v.Policies[i].ReadingError)
-	case v.Policies[i].Reading == nil:
+	}
+	p := v.Policies[i]
+	value, failed := p.Reading, p.ReadingError // a daemon from before several metrics: its own only
+	switch {
+	case metric < len(p.Metrics):
+		value, failed = p.Metrics[metric].Value, p.Metrics[metric].Error
+	case metric > 0:
+		return metrics.Reading{}, fmt.Errorf("the running daemon has no metric %d for %s: is it running this configuration?", metric+1, policy)
+	}
+	switch {
+	case failed != "":
+		return metrics.Reading{}, errors.New("the running daemon's last reading failed: " + failed)
+	case value == nil:
 		return metrics.Reading{}, errors.New("the running daemon has not read it yet")
 	}
-	return metrics.Reading{Value: *v.Policies[i].Reading}, nil
+	return metrics.Reading{Value: *value}, nil
 }
 
 // checkConcurrency is how many formation reads, and how many source readings, `check` has in flight at once: enough
@@ -425,6 +462,11 @@ func printCheck(w io.Writer, rep checkReport) {
 		}
 		tw.Flush()
 		for _, p := range rep.Policies {
+			for _, m := range p.Metrics {
+				if len(p.Metrics) > 1 {
+					fmt.Fprintf(w, "%s: metric %d (%s, %s): %s\n", p.Policy, m.Metric, m.Source, m.Mode, floatOrDash(m.Reading))
+				}
+			}
 			if p.Explanation != "" {
 				fmt.Fprintf(w, "%s: %s\n", p.Policy, p.Explanation)
 			}

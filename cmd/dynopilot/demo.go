@@ -140,7 +140,7 @@ func demoSources(w *demo.World, drains *logdrain.Store, reg prometheus.Registere
 			return nil, fmt.Errorf("demo policy %d: %w", i, err)
 		}
 		spec := metrics.Spec{Kind: s.kind, Timeout: 2 * time.Second}
-		out = append(out, managed(config.PolicyConfig{Index: i, Rules: p, Source: spec, Interval: interval}, s.src, in))
+		out = append(out, managed(config.PolicyConfig{Index: i, Rules: p, Source: spec, Interval: interval}, []metrics.Source{s.src}, in))
 	}
 	// The third policy reads the drain app's router lines as the daemon would: through a logdrain source.
 	p, interval, err := config.LoadDecision(environ, len(sources))
@@ -155,6 +155,6 @@ func demoSources(w *demo.World, drains *logdrain.Store, reg prometheus.Registere
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, managed(config.PolicyConfig{Index: len(sources), Rules: p, Source: spec, Interval: interval}, src, in))
+	out = append(out, managed(config.PolicyConfig{Index: len(sources), Rules: p, Source: spec, Interval: interval}, []metrics.Source{src}, in))
 	return out, nil
 }

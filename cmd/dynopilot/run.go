@@ -113,7 +113,8 @@ func newClient(g config.Global, reg prometheus.Registerer, log *slog.Logger) (*h
 	return herokuapi.New(herokuapi.Config{BaseURL: g.APIURL, Token: tok, Version: buildVersion(), Limiter: lim, Registerer: reg, Logger: log})
 }
 
-// openSources opens each policy's source on the shared connections and wraps it with the source instruments.
+// openSources opens each policy's sources (its own and its further metrics') on the shared connections and wraps
+// them with the source instruments.
 func openSources(cfg *config.Config, conns *metrics.Connections, reg prometheus.Registerer) ([]scaler.Managed, error) {
 	in, err := metrics.NewInstruments(reg)
 	if err != nil {
@@ -121,20 +122,30 @@ func openSources(cfg *config.Config, conns *metrics.Connections, reg prometheus.
 	}
 	var out []scaler.Managed
 	for _, p := range cfg.Policies {
-		src, err := conns.Open(p.Source)
-		if err != nil {
-			return nil, fmt.Errorf("%sSOURCE: %w", p.Prefix(), err)
+		var srcs []metrics.Source
+		for i, spec := range p.Sources() {
+			src, err := conns.Open(spec)
+			if err != nil {
+				return nil, fmt.Errorf("%sSOURCE: %w", p.MetricPrefix(i), err)
+			}
+			srcs = append(srcs, src)
 		}
-		out = append(out, managed(p, src, in))
+		out = append(out, managed(p, srcs, in))
 	}
 	return out, nil
 }
 
 // managed is the one path from a configured policy to one the scaler runs, for run, demo and check alike: its
-// opened source wrapped with the source instruments (the timeout, the metrics, refusing negative readings).
-func managed(p config.PolicyConfig, src metrics.Source, in *metrics.Instruments) scaler.Managed {
-	return scaler.Managed{Rules: p.Rules, Source: in.Wrap(p.Rules.Name(), p.Source, src), SourceKind: p.Source.Kind,
+// opened sources (srcs[i] for p.Sources()[i]: its own, then its further metrics') each wrapped with the source
+// instruments (the timeout, the metrics, refusing negative readings).
+func managed(p config.PolicyConfig, srcs []metrics.Source, in *metrics.Instruments) scaler.Managed {
+	name := p.Rules.Name()
+	m := scaler.Managed{Rules: p.Rules, Source: in.Wrap(name, p.Source, srcs[0]), SourceKind: p.Source.Kind, Measure: p.Source.Measure,
 		Interval: p.Interval, Timeout: p.Source.Timeout}
+	for i, spec := range p.Also {
+		m.Also = append(m.Also, scaler.Metric{Source: in.Wrap(name, spec, srcs[i+1]), SourceKind: spec.Kind, Measure: spec.Measure, Timeout: spec.Timeout})
+	}
+	return m
 }
 
 type serveOptions struct {
