@@ -14,10 +14,14 @@ import (
 // Engine is a contender driven by the real policy engine, as the daemon drives it: evaluated at t=0 and then at
 // every activation of the INTERVAL schedule on the virtual clock, each evaluation is one policy.Decide with the
 // reading, the formation quantity (booting dynos included, as Heroku counts them), the dyno size and the time of
-// the last scale this simulated daemon made; the runner applies Decision.Desired at once. Cooldowns,
+// the last scale this simulated daemon made; the runner applies Decision.Desired at once. The first evaluation
+// starts the policy's state as the daemon's start does (policy.State.Start). Cooldowns,
 // stabilization, schedules, bounds, size limits and the fallback are the engine's alone: nothing here repeats them.
-func Engine(name, kind string, pc *PolicyConfig, r Reading) Contender {
-	c := Contender{Name: name, Kind: kind, Reading: r, Settings: withInterval(pc)}
+//
+// A policy with several metrics reads r for its first and also for the others, in order (one Reading per rule in
+// Policy.Also).
+func Engine(name, kind string, pc *PolicyConfig, r Reading, also ...Reading) Contender {
+	c := Contender{Name: name, Kind: kind, Reading: r, Also: also, Settings: withInterval(pc)}
 	c.build = func(rc *runContext, self *Contender) (controller, error) {
 		return newEngineController(pc, rc, nil, self.ObserveDecision)
 	}
@@ -42,6 +46,7 @@ type engineController struct {
 	start     time.Time
 	size      string
 	lastScale time.Time
+	started   bool // State.Start was called, at the first evaluation
 	// upLimit, when set, caps a scale-up from current (HPA's rate policy, which no policy setting expresses).
 	upLimit func(current int) int
 	observe func(policy.Input, policy.Decision)
@@ -66,14 +71,19 @@ func (e *engineController) next(t int) int {
 	return int(math.Ceil(n.Sub(e.start).Seconds()))
 }
 
-func (e *engineController) decide(t, current int, value float64, ok bool) int {
+func (e *engineController) decide(t, current int, readings []policy.Reading) int {
 	in := policy.Input{
 		Now:       e.start.Add(time.Duration(t) * time.Second),
 		Current:   current,
 		Size:      e.size,
 		LastScale: e.lastScale,
-		Value:     value,
-		ReadingOK: ok,
+		Value:     readings[0].Value,
+		ReadingOK: readings[0].OK,
+		Also:      readings[1:],
+	}
+	if !e.started { // as the daemon does when it starts: no scale-down sooner than DOWN_STABILIZATION after it
+		e.st.Start(e.p, in.Now, current)
+		e.started = true
 	}
 	d := policy.Decide(e.p, &e.st, in)
 	if e.observe != nil {
