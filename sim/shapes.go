@@ -100,21 +100,27 @@ func onOffBursts(rng *rand.Rand) *Trace {
 	return poissonPerSecond("synthetic: on/off bursts", rng, mean[:shapeDay])
 }
 
-// clumpedArrivals is a batch client, as in Azure's LLM code trace: most seconds nothing arrives; in the others a
-// clump of requests arrives at once, 1 + an exponential count of mean 40. The chance that a second holds a clump
-// follows the day from 10% at night to 30% in the afternoon, so some 80% of seconds are empty and the busiest
-// seconds carry tens of times the mean.
+// clumpedArrivals is a batch client, as in Azure's LLM code trace: requests come in clumps of 10-30 at once (the
+// client's batch), never one by one. Jobs of 10-40 minutes, 30-120 minutes apart, send a clump in 70% of their
+// seconds; between jobs a clump comes in 10% of seconds. So some 75% of seconds are empty, and the busiest minutes
+// are the jobs', whose clumps are one to two times their mean rate: a formation of twice the peak's needs can serve
+// any clump in time, one sized for the minute's mean cannot, which is what sets the contenders apart.
 func clumpedArrivals(rng *rand.Rand) *Trace {
-	const size = 40.0
-	rates := make([]float64, shapeDay)
-	for t := range rates {
-		h := float64(t) / 3600
-		p := 0.2 - 0.1*math.Cos(2*math.Pi*(h-4)/24)
-		if rng.Float64() < p {
-			rates[t] = 1 + math.Round(size*rng.ExpFloat64())
+	rates := make([]float64, 0, shapeDay)
+	clumps := func(seconds int, p float64) {
+		for range seconds {
+			r := 0.0
+			if rng.Float64() < p {
+				r = float64(10 + rng.IntN(21))
+			}
+			rates = append(rates, r)
 		}
 	}
-	return &Trace{Name: "synthetic: clumped arrivals", Step: 1, Scale: 1, Rates: rates}
+	for len(rates) < shapeDay {
+		clumps(60*(30+rng.IntN(91)), 0.1)
+		clumps(60*(10+rng.IntN(31)), 0.7)
+	}
+	return &Trace{Name: "synthetic: clumped arrivals", Step: 1, Scale: 1, Rates: rates[:shapeDay]}
 }
 
 // slowRamps is two days of load that changes only slowly: from a quiet 10/s (1-4 hours), rising linearly over 2-6
