@@ -9,6 +9,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/dynopilot/dynopilot/policy"
+	"github.com/dynopilot/dynopilot/predict"
 )
 
 // Engine is a contender driven by the real policy engine, as the daemon drives it: evaluated at t=0 and then at
@@ -47,6 +48,9 @@ type engineController struct {
 	size      string
 	lastScale time.Time
 	started   bool // State.Start was called, at the first evaluation
+	// profile learns the load when the policy predicts (PREDICT), from the readings of its PredictMetric as they
+	// come: what the simulated daemon has read, never the trace ahead of it.
+	profile *predict.Profile
 	// upLimit, when set, caps a scale-up from current (HPA's rate policy, which no policy setting expresses).
 	upLimit func(current int) int
 	observe func(policy.Input, policy.Decision)
@@ -57,7 +61,11 @@ func newEngineController(pc *PolicyConfig, rc *runContext, upLimit func(int) int
 	if err != nil {
 		return nil, err
 	}
-	return &engineController{p: pc.Policy, sched: s, start: rc.start, size: rc.model.Size, upLimit: upLimit, observe: observe}, nil
+	e := &engineController{p: pc.Policy, sched: s, start: rc.start, size: rc.model.Size, upLimit: upLimit, observe: observe}
+	if pc.Policy.Predict && pc.Policy.PredictMetric() >= 0 {
+		e.profile = predict.New(predict.Config{})
+	}
+	return e, nil
 }
 
 func (e *engineController) first() int { return 0 }
@@ -80,6 +88,14 @@ func (e *engineController) decide(t, current int, readings []policy.Reading) int
 		Value:     readings[0].Value,
 		ReadingOK: readings[0].OK,
 		Also:      readings[1:],
+	}
+	if e.profile != nil { // as the daemon: learn from this reading, then predict from the days before
+		if r := readings[min(e.p.PredictMetric(), len(readings)-1)]; r.OK {
+			e.profile.Observe(in.Now, r.Value)
+		}
+		if load, ok := e.profile.Predict(in.Now, e.p.PredictAhead); ok {
+			in.Predicted = e.p.PredictedQuantity(load)
+		}
 	}
 	if !e.started { // as the daemon does when it starts: no scale-down sooner than DOWN_STABILIZATION after it
 		e.st.Start(e.p, in.Now, current)
