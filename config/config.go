@@ -4,6 +4,9 @@
 // every problem at once, each naming its variable, the value and what was expected, because a user fixing one
 // problem per deploy is a user who gives up.
 //
+// A policy may scale on further metrics, POLICY_<n>_METRIC_<m>_… (m = 2 to MaxMetrics), each a source and a rule
+// of its own (readMetrics says which settings a further metric takes from its policy).
+//
 // caarlos0/env alone would silently stop an indexed list at the first gap and at the first bad element, and
 // ignore misspelt variables; Load checks the numbering and every POLICY_ name itself.
 package config
@@ -73,18 +76,36 @@ func (g Global) Defaults() metrics.Defaults { return g.Sources }
 // PolicyConfig is one POLICY_<n>_… block, validated: the engine's rules, the source to read and the schedule. The
 // program turns it into a scaler.Managed by opening its source.
 type PolicyConfig struct {
-	Index    int
-	Rules    *policy.Policy
-	Source   metrics.Spec
+	Index  int
+	Rules  *policy.Policy
+	Source metrics.Spec
+	// Also are the sources of the policy's further metrics (METRIC_2_, METRIC_3_, …), in order: Rules.Also[i]'s
+	// readings come from Also[i].
+	Also     []metrics.Spec
 	Interval string // a cron spec robfig/cron accepts, e.g. "@every 15s"
 }
 
-// DrainApps returns the apps that a policy reads through a log drain (SOURCE=logdrain), once each, in the order
-// of the policies: the apps whose drains /drain/<app> accepts.
+// Sources returns every source the policy reads, its own first, then its further metrics'.
+func (p PolicyConfig) Sources() []metrics.Spec {
+	return append([]metrics.Spec{p.Source}, p.Also...)
+}
+
+// MetricPrefix returns the variable prefix of the policy's metric i (0: the policy's own, "POLICY_0_"; 1:
+// "POLICY_0_METRIC_2_", …).
+func (p PolicyConfig) MetricPrefix(i int) string {
+	if i == 0 {
+		return p.Prefix()
+	}
+	return fmt.Sprintf("%sMETRIC_%d_", p.Prefix(), i+1)
+}
+
+// DrainApps returns the apps that a policy reads through a log drain (SOURCE=logdrain, its own or a further
+// metric's), once each, in the order of the policies: the apps whose drains /drain/<app> accepts.
 func (c *Config) DrainApps() []string {
 	var apps []string
 	for _, p := range c.Policies {
-		if p.Source.Kind == metrics.KindLogDrain && !slices.ContainsFunc(apps, func(a string) bool { return strings.EqualFold(a, p.Rules.App) }) {
+		drained := slices.ContainsFunc(p.Sources(), func(s metrics.Spec) bool { return s.Kind == metrics.KindLogDrain })
+		if drained && !slices.ContainsFunc(apps, func(a string) bool { return strings.EqualFold(a, p.Rules.App) }) {
 			apps = append(apps, p.Rules.App)
 		}
 	}
@@ -142,6 +163,10 @@ func Load(environ []string) (*Config, error) {
 	if err != nil {
 		return &Config{}, err
 	}
+	mfields, err := metricFields()
+	if err != nil {
+		return &Config{}, err
+	}
 	vars := toMap(environ)
 	var problems setting.List
 	cfg := &Config{}
@@ -163,15 +188,16 @@ func Load(environ []string) (*Config, error) {
 		}
 	}
 
-	indices, nameProblems := policyIndices(vars)
+	lay, nameProblems := policyIndices(vars)
 	problems = append(problems, nameProblems...)
 
 	gaps := map[string]time.Duration{} // interval -> shortestGap: policies share a few intervals
 	seen := map[string]string{}        // app/process in lower case -> the first policy for it, e.g. "POLICY_0_ (shop/web)"
-	for _, n := range indices {
+	for _, n := range lay.indices {
 		prefix := fmt.Sprintf("POLICY_%d_", n)
 		local, block := readPolicy(vars, prefix, fields)
-		p, errs := loadPolicy(n, vars, local, block, cfg.Global.Defaults(), gaps)
+		ms := readMetrics(vars, prefix, lay.metrics[n], mfields, block.Source)
+		p, errs := loadPolicy(n, vars, local, block, ms, cfg.Global.Defaults(), gaps)
 		problems = append(problems, errs...)
 		// Compared on the values as written, so that a duplicate is reported even beside the policy's other
 		// problems; ignoring case, since the daemon finds a policy's formation entry ignoring case (as check does):
@@ -188,51 +214,78 @@ func Load(environ []string) (*Config, error) {
 		default:
 			seen[key] = fmt.Sprintf("%s (%s/%s)", prefix, app, process)
 		}
-		if p != nil && p.Source.Kind == metrics.KindLogDrain && cfg.Global.DrainToken == "" {
-			problems.Add(setting.Errorf(prefix+"SOURCE", metrics.KindLogDrain,
-				"DYNOPILOT_DRAIN_TOKEN to be set as well: it is the password every log drain sends to /drain/%s", p.Rules.App))
-			continue
+		if p != nil && cfg.Global.DrainToken == "" {
+			if drainless := drainsWithoutToken(*p); len(drainless) > 0 {
+				problems = append(problems, drainless...)
+				continue
+			}
 		}
 		if p != nil {
 			cfg.Policies = append(cfg.Policies, *p)
 		}
 	}
-	if len(indices) == 0 {
+	if len(lay.indices) == 0 {
 		problems.Add(&setting.Error{Name: "POLICY_0_APP", Expected: "at least one policy: POLICY_0_APP, POLICY_0_PROCESS, POLICY_0_MAX and POLICY_0_SOURCE"})
 	}
 	return cfg, problems.Err()
 }
 
-// loadPolicy validates policy n, read (readPolicy) as block from local, its variables with POLICY_DEFAULT_ applied.
-// gaps caches shortestGap by interval across the policies of one Load.
-func loadPolicy(n int, vars, local map[string]string, block policyBlock, d metrics.Defaults, gaps map[string]time.Duration) (*PolicyConfig, []error) {
+// loadPolicy validates policy n, read (readPolicy) as block from local, its variables with POLICY_DEFAULT_ applied,
+// and its further metrics ms (readMetrics). gaps caches shortestGap by interval across the policies of one Load.
+func loadPolicy(n int, vars, local map[string]string, block policyBlock, ms []metricRead, d metrics.Defaults, gaps map[string]time.Duration) (*PolicyConfig, []error) {
 	prefix := fmt.Sprintf("POLICY_%d_", n)
-	pol, interval, _, errs := loadDecision(prefix, block)
-	spec, err := block.Source.Parse(local[prefix+"APP"], local[prefix+"PROCESS"], d)
-	errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)
-	if err == nil && interval != "" {
-		gap, ok := gaps[interval]
-		if !ok {
+	pc := PolicyConfig{Index: n}
+	pol, interval, _, errs := loadDecision(prefix, block, ms)
+	app, process := local[prefix+"APP"], local[prefix+"PROCESS"]
+	spec, err := block.Source.Parse(app, process, d)
+	sourceProblems := setting.Flatten(setting.Prefixed(prefix, err))
+	errs = append(errs, sourceProblems...)
+	var gap time.Duration
+	if interval != "" {
+		var ok bool
+		if gap, ok = gaps[interval]; !ok {
 			gap = shortestGap(interval, time.Now())
 			gaps[interval] = gap
 		}
-		errs = append(errs, fitTimeout(&spec, prefix, interval, gap, vars, local)...)
+	}
+	if err == nil && interval != "" {
+		errs = append(errs, fitTimeout(&spec, prefix, prefix, "POLICY_DEFAULT_", interval, gap, vars, local)...)
+	}
+	if len(ms) > 0 {
+		also, problems := loadMetrics(ms, app, process, prefix, interval, gap, d, vars, problemNames(sourceProblems, prefix))
+		pc.Also, errs = also, append(errs, problems...)
 	}
 	if err == nil && pol != nil {
-		errs = append(errs, protectBusy(pol, &spec, prefix, vars, local)...)
+		errs = append(errs, protectBusy(pol, &spec, prefix, vars, local)...) // the running jobs are metric 1's source's
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return &PolicyConfig{Index: n, Rules: pol, Source: spec, Interval: interval}, nil
+	pc.Rules, pc.Source, pc.Interval = pol, spec, interval
+	return &pc, nil
 }
 
-// fitTimeout holds TIMEOUT to the policy's interval, whose shortest gap between two runs is gap: a reading that may
-// outlast the gap until the next evaluation would have the evaluations overlap (the scaler skips a tick while the
-// last one runs, so the policy would silently be evaluated less often than INTERVAL says). A TIMEOUT that is set
-// (by the policy or POLICY_DEFAULT_) and longer is a problem; the default (metrics.DefaultTimeout) is shortened to
-// the interval instead.
-func fitTimeout(spec *metrics.Spec, prefix, interval string, gap time.Duration, vars, local map[string]string) []error {
+// drainsWithoutToken reports each source of the policy that reads a log drain, when DYNOPILOT_DRAIN_TOKEN is unset:
+// no drain could deliver to it. A further metric that takes SOURCE=logdrain from the policy is the policy's problem.
+func drainsWithoutToken(p PolicyConfig) []error {
+	var errs []error
+	for i, s := range p.Sources() {
+		if s.Kind != metrics.KindLogDrain || (i > 0 && p.Source.Kind == metrics.KindLogDrain) {
+			continue
+		}
+		errs = append(errs, setting.Errorf(p.MetricPrefix(i)+"SOURCE", metrics.KindLogDrain,
+			"DYNOPILOT_DRAIN_TOKEN to be set as well: it is the password every log drain sends to /drain/%s", p.Rules.App))
+	}
+	return errs
+}
+
+// fitTimeout holds the TIMEOUT of a source (prefix: the policy's, or one of its further metrics') to the policy's
+// interval, whose shortest gap between two runs is gap: a reading that may outlast the gap until the next
+// evaluation would have the evaluations overlap (the scaler skips a tick while the last one runs, so the policy
+// would silently be evaluated less often than INTERVAL says). A TIMEOUT that is set (under prefix, or under shared,
+// its POLICY_DEFAULT_ prefix) and longer is a problem; one that is not (the default, metrics.DefaultTimeout, or for
+// a further metric the policy's) is shortened to the interval instead.
+func fitTimeout(spec *metrics.Spec, policyPrefix, prefix, shared, interval string, gap time.Duration, vars, local map[string]string) []error {
 	if gap <= 0 || spec.Timeout <= gap {
 		return nil
 	}
@@ -243,10 +296,10 @@ func fitTimeout(spec *metrics.Spec, prefix, interval string, gap time.Duration, 
 	}
 	from := ""
 	if _, own := vars[prefix+"TIMEOUT"]; !own {
-		from = " (the value comes from POLICY_DEFAULT_TIMEOUT)"
+		from = " (the value comes from " + shared + "TIMEOUT)"
 	}
 	return []error{setting.Errorf(prefix+"TIMEOUT", raw, "a duration of at most the policy's interval, %s (%sINTERVAL is %q)%s: a reading must end before the next evaluation is due",
-		gap, prefix, interval, from)}
+		gap, policyPrefix, interval, from)}
 }
 
 // protectBusy settles PROTECT_BUSY, whose default depends on the source: on where the source can see running jobs,
@@ -269,19 +322,23 @@ func protectBusy(pol *policy.Policy, spec *metrics.Spec, prefix string, vars, lo
 	return nil
 }
 
-// LoadDecision reads what decides policy n (its policy settings and INTERVAL) exactly as Load does, with
-// POLICY_DEFAULT_ applied, every POLICY_ name checked and every problem reported at once, but not its source or
-// the global settings. It is for tools that replay readings instead of taking them, such as `dynopilot simulate`,
+// LoadDecision reads what decides policy n (its policy settings, its further metrics' rules and INTERVAL) exactly
+// as Load does, with POLICY_DEFAULT_ applied, every POLICY_ name checked and every problem reported at once, but not
+// its sources or the global settings. It is for tools that replay readings instead of taking them, such as `dynopilot simulate`,
 // so that they can never read a policy differently from the daemon.
 func LoadDecision(environ []string, n int) (pol *policy.Policy, interval string, err error) {
 	fields, err := policyFields()
 	if err != nil {
 		return nil, "", err
 	}
+	mfields, err := metricFields()
+	if err != nil {
+		return nil, "", err
+	}
 	vars := toMap(environ)
 	prefix := fmt.Sprintf("POLICY_%d_", n)
 	var problems setting.List
-	_, nameProblems := policyIndices(vars)
+	lay, nameProblems := policyIndices(vars)
 	for _, p := range nameProblems { // only this policy's names and the defaults concern it
 		var se *setting.Error
 		if errors.As(p, &se) && (strings.HasPrefix(se.Name, prefix) || strings.HasPrefix(se.Name, "POLICY_DEFAULT_")) {
@@ -289,7 +346,7 @@ func LoadDecision(environ []string, n int) (pol *policy.Policy, interval string,
 		}
 	}
 	_, block := readPolicy(vars, prefix, fields)
-	pol, interval, _, errs := loadDecision(prefix, block)
+	pol, interval, _, errs := loadDecision(prefix, block, readMetrics(vars, prefix, lay.metrics[n], mfields, block.Source))
 	problems = append(problems, errs...)
 	if err := problems.Err(); err != nil {
 		return nil, "", err
@@ -297,10 +354,11 @@ func LoadDecision(environ []string, n int) (pol *policy.Policy, interval string,
 	return pol, interval, nil
 }
 
-// loadDecision validates the deciding part of the policy under prefix.
-func loadDecision(prefix string, b policyBlock) (*policy.Policy, string, time.Duration, []error) {
+// loadDecision validates the deciding part of the policy under prefix: its own settings, its further metrics'
+// rules and its interval.
+func loadDecision(prefix string, b policyBlock, ms []metricRead) (*policy.Policy, string, time.Duration, []error) {
 	var errs []error
-	pol, err := b.Decision.Parse()
+	pol, err := b.Decision.ParseMetrics(metricRules(ms))
 	errs = append(errs, setting.Flatten(setting.Prefixed(prefix, err))...)
 	interval, every, err := ParseInterval(b.Timing.Interval)
 	if err != nil {

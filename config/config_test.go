@@ -181,6 +181,11 @@ func TestExampleConfigurationLoads(t *testing.T) {
 			t.Errorf("config.example.env does not show %s", name)
 		}
 	}
+	for _, name := range config.MetricSettingNames() { // and every setting of a further metric
+		if !strings.Contains(string(b), "_METRIC_2_"+name+"=") {
+			t.Errorf("config.example.env does not show METRIC_2_%s", name)
+		}
+	}
 	for _, name := range config.GlobalNames() { // and every global variable
 		if !strings.Contains(string(b), "\n"+name+"=") {
 			t.Errorf("config.example.env does not show %s", name)
@@ -204,6 +209,9 @@ func TestAppJSONListsEveryVariable(t *testing.T) {
 	want := config.GlobalNames()
 	for _, s := range config.SettingNames() {
 		want = append(want, "POLICY_0_"+s)
+	}
+	for _, s := range config.MetricSettingNames() {
+		want = append(want, "POLICY_0_METRIC_2_"+s)
 	}
 	for _, name := range want {
 		if name == "PORT" || name == "HEROKU_APP_DEFAULT_DOMAIN_NAME" { // Heroku sets them

@@ -90,8 +90,9 @@ func TestReadPolicyAsCaarlos0Env(t *testing.T) {
 	}
 }
 
-// TestLoadIsLinear: loading four times the policies allocates about four times the bytes (sixteen times when
-// every policy copied the whole environment and had caarlos0/env convert the process environment again). Bytes, not
+// TestLoadIsLinear: loading four times the policies, each with a second metric, allocates about four times the bytes
+// (sixteen times when every policy copied the whole environment and had caarlos0/env convert the process
+// environment again). Bytes, not
 // time, so that a busy machine cannot fail it. The process environment holds the variables, as in the daemon.
 func TestLoadIsLinear(t *testing.T) {
 	if testing.Short() {
@@ -102,7 +103,7 @@ func TestLoadIsLinear(t *testing.T) {
 		for i := range n {
 			p := fmt.Sprintf("POLICY_%d_", i)
 			environ = append(environ, p+"APP=app-"+fmt.Sprint(i), p+"PROCESS=web", p+"SOURCE=hirefire",
-				p+"SOURCE_URL=https://x.example/hirefire/t/info", p+"TARGET=1")
+				p+"SOURCE_URL=https://x.example/hirefire/t/info", p+"TARGET=1", p+"METRIC_2_NAME=queue", p+"METRIC_2_TARGET=2")
 		}
 		return environ
 	}
