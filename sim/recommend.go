@@ -12,18 +12,16 @@ import (
 // Recommended is dynopilot's one recommended web policy for the app a model describes: the environment lines a user
 // copies, and the contender the simulator runs from exactly those lines.
 type Recommended struct {
-	Env       []string  // POLICY_0_ lines, KEY=VALUE, in the order a person reads them
-	Reading   Reading   // what the first metric reads: the request rate
-	Also      []Reading // what the further metrics read: request queue time
-	Contender Contender // the policy, run by the engine
+	Env       []string      // POLICY_0_ lines, KEY=VALUE, in the order a person reads them
+	Policy    *PolicyConfig // the policy those lines make, read as the daemon reads them
+	Reading   Reading       // what the first metric reads: the request rate
+	Also      []Reading     // what the further metrics read: request queue time
+	Contender Contender     // the policy, run by the engine
 }
 
-// The reading the recommended policy's metrics take, as the daemon gets them from a log drain or Prometheus: over
-// 10 s (the evaluation interval, so that no request goes unseen and none is seen twice), reported 15 s late.
-const (
-	recommendedWindow = 10 * time.Second
-	recommendedDelay  = 15 * time.Second
-)
+// recommendedWindow is what the recommended policy's readings cover: the evaluation interval, so that no request
+// goes unseen and none is seen twice.
+const recommendedWindow = 10 * time.Second
 
 // Recommend returns the recommended web policy for the app m describes, bounded by MIN 1 and maxDynos. Every value
 // follows from what a user knows about the app (its latency objective, what one dyno handles, how long a dyno
@@ -44,7 +42,9 @@ const (
 //   - PREDICT=true with PREDICT_AHEAD = boot + 30 s: the rate's daily and weekly profile raises the floor before a
 //     recurring ramp, early enough for a dyno started then to boot and for the reading (15 s late over 10 s) and one
 //     evaluation (10 s) to pass.
-func Recommend(m Model, maxDynos int) (*Recommended, error) {
+//
+// delay is how late the readings are reported (the goal bench and `dynopilot simulate` use 15 s).
+func Recommend(m Model, maxDynos int, delay time.Duration) (*Recommended, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
@@ -57,6 +57,7 @@ func Recommend(m Model, maxDynos int) (*Recommended, error) {
 		"POLICY_0_MIN=1",
 		fmt.Sprintf("POLICY_0_MAX=%d", maxDynos),
 		"POLICY_0_MEASURE=rate",
+		"POLICY_0_WINDOW=" + recommendedWindow.String(),
 		"POLICY_0_MODE=ratio",
 		"POLICY_0_PER_DYNO=" + number(m.Capacity),
 		"POLICY_0_SAFETY=1",
@@ -74,9 +75,9 @@ func Recommend(m Model, maxDynos int) (*Recommended, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the recommended policy for this model: %w", err)
 	}
-	r := Reading{Kind: ReadingRate, Window: recommendedWindow, Delay: recommendedDelay}
-	also := []Reading{{Kind: ReadingQueueTime, Window: recommendedWindow, Delay: recommendedDelay}}
-	return &Recommended{Env: env, Reading: r, Also: also, Contender: Engine("dynopilot", "dynopilot", pc, r, also...)}, nil
+	r := Reading{Kind: ReadingRate, Window: recommendedWindow, Delay: delay}
+	also := []Reading{{Kind: ReadingQueueTime, Window: recommendedWindow, Delay: delay}}
+	return &Recommended{Env: env, Policy: pc, Reading: r, Also: also, Contender: Engine("dynopilot", "dynopilot", pc, r, also...)}, nil
 }
 
 // number prints a setting's number the way a person writes it: 10, 12.5.

@@ -60,16 +60,19 @@ func goalModels() []goalModel {
 // experiment can put any policy in dynopilot's seat without touching the bench.
 type dynopilotFunc func(m sim.Model, maxDynos int) (sim.Contender, error)
 
-// recommended is dynopilot's recommended policy for the model (sim.Recommend), the default contender.
-func recommended(m sim.Model, maxDynos int) (sim.Contender, error) {
-	r, err := sim.Recommend(m, maxDynos)
-	if err != nil {
-		return sim.Contender{}, fmt.Errorf("recommend: %w", err)
+// recommended is dynopilot's recommended policy for the model (sim.Recommend) with readings delay late, the
+// default contender.
+func recommended(delay time.Duration) dynopilotFunc {
+	return func(m sim.Model, maxDynos int) (sim.Contender, error) {
+		r, err := sim.Recommend(m, maxDynos, delay)
+		if err != nil {
+			return sim.Contender{}, fmt.Errorf("recommend: %w", err)
+		}
+		return r.Contender, nil
 	}
-	return r.Contender, nil
 }
 
-// fromEnv is the policy of an env file (POLICY_0_ settings) read with r, in place of the recommended one; MIN and MAX
+// fromEnv is the policy of an env file (POLICY_0_ settings) read with r (its further metrics with their MEASURE), in place of the recommended one; MIN and MAX
 // are the case's, like every contender's.
 func fromEnv(env []string, r sim.Reading) dynopilotFunc {
 	return func(m sim.Model, maxDynos int) (sim.Contender, error) {
@@ -77,7 +80,11 @@ func fromEnv(env []string, r sim.Reading) dynopilotFunc {
 		if err != nil {
 			return sim.Contender{}, fmt.Errorf("env-file policy: %w", err)
 		}
-		return sim.Engine("dynopilot", "dynopilot", pc, r), nil
+		_, also, err := sim.PolicyReadings(env, 0, pc.Policy, string(r.Kind), r.Window, true, r.Delay)
+		if err != nil {
+			return sim.Contender{}, fmt.Errorf("env-file policy: %w", err)
+		}
+		return sim.Engine("dynopilot", "dynopilot", pc, r, also...), nil
 	}
 }
 

@@ -100,7 +100,7 @@ func TestGoalRunsThePluggedPolicy(t *testing.T) {
 	if !strings.Contains(table.String(), "| tiny | B | ") || !strings.Contains(table.String(), "Criterion 3") {
 		t.Errorf("table:\n%s\nwant a row per case and the summary", table.String())
 	}
-	if err := goal(context.Background(), io.Discard, io.Discard, goalOptions{dir: dir, only: "nothing"}, recommended); err == nil {
+	if err := goal(context.Background(), io.Discard, io.Discard, goalOptions{dir: dir, only: "nothing"}, recommended(15*time.Second)); err == nil {
 		t.Error("-goal-only matching no case: want an error")
 	}
 }
