@@ -74,7 +74,7 @@ func main() {
 	switch {
 	case *doGoal:
 		// The recommended policy for each model, unless -env-file names one to try in its place.
-		dynopilot := dynopilotFunc(recommended)
+		dynopilot := recommended(*delay)
 		flag.Visit(func(f *flag.Flag) {
 			if f.Name == "env-file" {
 				dynopilot = fromEnv(base, r)
