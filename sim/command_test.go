@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +19,13 @@ import (
 	"github.com/dynopilot/dynopilot/sim"
 )
 
+// runCommand runs `dynopilot simulate` with args in the environment env. When env holds POLICY_ settings and args
+// name no --env-file, the policy tested is the environment's (--environment), as these tests mean.
 func runCommand(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	if slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "POLICY_") }) && !slices.Contains(args, "--env-file") {
+		args = append([]string{"--environment"}, args...)
+	}
 	var out, errb bytes.Buffer
 	code = sim.Command(context.Background(), args, env, &out, &errb)
 	return code, out.String(), errb.String()

@@ -9,15 +9,20 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/dynopilot/dynopilot/policy"
+	"github.com/dynopilot/dynopilot/predict"
 )
 
 // Engine is a contender driven by the real policy engine, as the daemon drives it: evaluated at t=0 and then at
 // every activation of the INTERVAL schedule on the virtual clock, each evaluation is one policy.Decide with the
 // reading, the formation quantity (booting dynos included, as Heroku counts them), the dyno size and the time of
-// the last scale this simulated daemon made; the runner applies Decision.Desired at once. Cooldowns,
+// the last scale this simulated daemon made; the runner applies Decision.Desired at once. The first evaluation
+// starts the policy's state as the daemon's start does (policy.State.Start). Cooldowns,
 // stabilization, schedules, bounds, size limits and the fallback are the engine's alone: nothing here repeats them.
-func Engine(name, kind string, pc *PolicyConfig, r Reading) Contender {
-	c := Contender{Name: name, Kind: kind, Reading: r, Settings: withInterval(pc)}
+//
+// A policy with several metrics reads r for its first and also for the others, in order (one Reading per rule in
+// Policy.Also).
+func Engine(name, kind string, pc *PolicyConfig, r Reading, also ...Reading) Contender {
+	c := Contender{Name: name, Kind: kind, Reading: r, Also: also, Settings: withInterval(pc)}
 	c.build = func(rc *runContext, self *Contender) (controller, error) {
 		return newEngineController(pc, rc, nil, self.ObserveDecision)
 	}
@@ -42,6 +47,10 @@ type engineController struct {
 	start     time.Time
 	size      string
 	lastScale time.Time
+	started   bool // State.Start was called, at the first evaluation
+	// profile learns the load when the policy predicts (PREDICT), from the readings of its PredictMetric as they
+	// come: what the simulated daemon has read, never the trace ahead of it.
+	profile *predict.Profile
 	// upLimit, when set, caps a scale-up from current (HPA's rate policy, which no policy setting expresses).
 	upLimit func(current int) int
 	observe func(policy.Input, policy.Decision)
@@ -52,7 +61,11 @@ func newEngineController(pc *PolicyConfig, rc *runContext, upLimit func(int) int
 	if err != nil {
 		return nil, err
 	}
-	return &engineController{p: pc.Policy, sched: s, start: rc.start, size: rc.model.Size, upLimit: upLimit, observe: observe}, nil
+	e := &engineController{p: pc.Policy, sched: s, start: rc.start, size: rc.model.Size, upLimit: upLimit, observe: observe}
+	if pc.Policy.Predict && pc.Policy.PredictMetric() >= 0 {
+		e.profile = predict.New(predict.Config{})
+	}
+	return e, nil
 }
 
 func (e *engineController) first() int { return 0 }
@@ -66,14 +79,27 @@ func (e *engineController) next(t int) int {
 	return int(math.Ceil(n.Sub(e.start).Seconds()))
 }
 
-func (e *engineController) decide(t, current int, value float64, ok bool) int {
+func (e *engineController) decide(t, current int, readings []policy.Reading) int {
 	in := policy.Input{
 		Now:       e.start.Add(time.Duration(t) * time.Second),
 		Current:   current,
 		Size:      e.size,
 		LastScale: e.lastScale,
-		Value:     value,
-		ReadingOK: ok,
+		Value:     readings[0].Value,
+		ReadingOK: readings[0].OK,
+		Also:      readings[1:],
+	}
+	if e.profile != nil { // as the daemon: learn from this reading, then predict from the days before
+		if r := readings[min(e.p.PredictMetric(), len(readings)-1)]; r.OK {
+			e.profile.Observe(in.Now, r.Value)
+		}
+		if load, ok := e.profile.Predict(in.Now, e.p.PredictAhead); ok {
+			in.Predicted = e.p.PredictedQuantity(load)
+		}
+	}
+	if !e.started { // as the daemon does when it starts: no scale-down sooner than DOWN_STABILIZATION after it
+		e.st.Start(e.p, in.Now, current)
+		e.started = true
 	}
 	d := policy.Decide(e.p, &e.st, in)
 	if e.observe != nil {

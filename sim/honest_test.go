@@ -168,7 +168,7 @@ func TestCommandStopsWhenCancelled(t *testing.T) {
 	timer := time.AfterFunc(300*time.Millisecond, func() { cancel(errors.New("terminated signal received")) })
 	defer timer.Stop()
 	var out, errb strings.Builder
-	code := sim.Command(ctx, []string{"--trace", path, "--chart", chart}, webEnv, &out, &errb)
+	code := sim.Command(ctx, []string{"--environment", "--trace", path, "--chart", chart}, webEnv, &out, &errb)
 	if code != 1 || out.Len() != 0 {
 		t.Fatalf("exit %d, stdout %q, stderr %q: want 1 and no report", code, out.String(), errb.String())
 	}

@@ -354,6 +354,6 @@ func (s *schedule) drain(b float64, from int, capacity float64) float64 {
 	return float64(e-from) + (b-float64(s.cum[e]-base)*capacity)/(float64(s.q[e])*capacity)
 }
 func (s *schedule) next(t int) int { return t + 1 }
-func (s *schedule) decide(t, _ int, _ float64, _ bool) int {
+func (s *schedule) decide(t, _ int, _ []policy.Reading) int {
 	return s.q[min(t, len(s.q)-1)]
 }

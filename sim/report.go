@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -19,6 +20,8 @@ type Report struct {
 	Model      ModelDoc `json:"model"`
 	Results    []Result `json:"contenders"`
 	BestAnchor string   `json:"best_anchor,omitempty"`
+	// Policy is the recommended policy's environment lines when that is what ran (no --env-file), to copy.
+	Policy []string `json:"policy_env,omitempty"`
 }
 
 // ModelDoc is the model as reported (durations in seconds, for machines).
@@ -32,6 +35,8 @@ type ModelDoc struct {
 	Reading       string  `json:"reading"`
 	ReadingWindow float64 `json:"reading_window_seconds"`
 	ReadingDelay  float64 `json:"reading_delay_seconds"`
+	// Also are the further metrics' readings of a multi-metric policy, e.g. "queue-time over 10s".
+	Also []string `json:"further_readings,omitempty"`
 	// RouterTimeout is when Heroku's router gives up on a request (H12): such requests are counted as errors and
 	// enter the latency percentiles at this value.
 	RouterTimeout float64 `json:"router_timeout_seconds"`
@@ -39,12 +44,15 @@ type ModelDoc struct {
 
 // NewReport gathers a run's results and picks the best anchor: the anchor with the fewest breach minutes, then the
 // fewest dyno-hours.
-func NewReport(tr *Trace, m Model, r Reading, results []Result) *Report {
+func NewReport(tr *Trace, m Model, r Reading, results []Result, also ...Reading) *Report {
 	p := m.params()
 	rep := &Report{Trace: tr.Name, Step: tr.Step, Scale: tr.Scale, Seconds: tr.Seconds(), PeakRate: tr.Peak(), Results: results,
 		Model: ModelDoc{Capacity: m.Capacity, ServiceTime: p.service, PerDyno: p.perDyno, Boot: m.Boot.Seconds(),
 			Objective: p.objective, Size: m.Size, Reading: string(r.Kind), ReadingWindow: r.Window.Seconds(), ReadingDelay: r.Delay.Seconds(),
 			RouterTimeout: RouterTimeout.Seconds()}}
+	for _, a := range also {
+		rep.Model.Also = append(rep.Model.Also, fmt.Sprintf("%s over %s", a.Kind, dur(a.Window.Seconds())))
+	}
 	best := -1
 	for i, res := range results {
 		if res.Kind != "anchor" {
@@ -74,9 +82,17 @@ func (r *Report) Result(name string) *Result {
 // WriteTable prints the comparison a person reads: one row per contender. H12 errors are the requests the router
 // gave up on after its 30 s timeout, with their share of all requests; p95 and p99 count them at 30 s.
 func (r *Report) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "trace %s (%s at %d s steps, scale %g, peak %.1f/s); %g req/s per dyno, service %s, %d at once, boot %s; objective p95 %s; reading %s over %s, %s late\n",
+	if len(r.Policy) > 0 {
+		fmt.Fprintln(w, "# dynopilot's recommended policy for this app, as simulated below. Copy it, with POLICY_0_APP, POLICY_0_PROCESS and")
+		fmt.Fprintln(w, "# POLICY_0_SOURCE (logdrain reads both metrics from Heroku's router logs; see the README's backtesting section):")
+		for _, kv := range r.Policy {
+			fmt.Fprintln(w, kv)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "trace %s (%s at %d s steps, scale %g, peak %.1f/s); %g req/s per dyno, service %s, %d at once, boot %s; objective p95 %s; reading %s over %s, %s late%s\n",
 		r.Trace, time.Duration(r.Seconds)*time.Second, r.Step, r.Scale, r.PeakRate, r.Model.Capacity, dur(r.Model.ServiceTime), r.Model.PerDyno,
-		dur(r.Model.Boot), dur(r.Model.Objective), r.Model.Reading, dur(r.Model.ReadingWindow), dur(r.Model.ReadingDelay))
+		dur(r.Model.Boot), dur(r.Model.Objective), r.Model.Reading, dur(r.Model.ReadingWindow), dur(r.Model.ReadingDelay), r.Model.alsoText())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "contender\tbreach min\tH12 errors\tp95\tp99\tdyno-hours\tcost (%s)\tscale events\tpeak\t\n", r.Model.Size)
 	for _, res := range r.Results {
@@ -128,4 +144,12 @@ func dur(s float64) string {
 		return d.Round(10 * time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
+}
+
+// alsoText names the further readings after the first: " and queue-time over 10s".
+func (m ModelDoc) alsoText() string {
+	if len(m.Also) == 0 {
+		return ""
+	}
+	return " and " + strings.Join(m.Also, " and ")
 }

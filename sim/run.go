@@ -58,7 +58,8 @@ type controller interface {
 	// first is the second of the first evaluation; next the one after t (a value <= t means never again).
 	first() int
 	next(t int) int
-	decide(t, current int, value float64, ok bool) int
+	// decide gets the readings of every metric, the contender's Reading first and then its Also, in order.
+	decide(t, current int, readings []policy.Reading) int
 }
 
 // Contender is one way of choosing the dyno count, run over the same trace and model as the others.
@@ -67,6 +68,8 @@ type Contender struct {
 	Kind     string            // "dynopilot", "anchor", "static" or "oracle"
 	Settings map[string]string // what it ran with, for the report
 	Reading  Reading
+	// Also are the readings of a policy's further metrics (METRIC_2_, …), in order.
+	Also []Reading
 	// Initial, when above 0, is the quantity at the start (all serving); otherwise the runner's common start.
 	Initial int
 	// Observe, when set, sees every evaluation in order.
@@ -307,6 +310,20 @@ func newReadings(r Reading) *readings {
 	return rs
 }
 
+// record keeps what second t showed, for the readings to come.
+func (rs *readings) record(t int, lambda float64, sec *cacheEntry) {
+	switch rs.kind {
+	case ReadingLatency:
+		rs.hists[t%len(rs.hists)].copyFrom(&sec.lat)
+	case ReadingQueueTime:
+		rs.hists[t%len(rs.hists)].copyFrom(&sec.wait)
+	case ReadingQueueSize:
+		rs.waiting[t%len(rs.waiting)] = sec.d.lq
+	case ReadingRate:
+		rs.waiting[t%len(rs.waiting)] = lambda
+	}
+}
+
 // value is the reading taken at the start of second t, or ok=false when no second of the window has happened yet.
 func (rs *readings) value(g *grid, t int) (float64, bool) {
 	from, to := max(0, t-rs.delay-rs.window), t-rs.delay // [from, to)
@@ -355,8 +372,14 @@ func simulate(ctx context.Context, rc *runContext, c *Contender, opt Options) (R
 		initial = s.initial() // a schedule starts where it says
 	}
 	f := fleet{quantity: initial, serving: initial, boot: p.boot}
-	rs := newReadings(c.Reading)
-	a := newApp(p, g, c.Reading.Kind == ReadingQueueTime)
+	rs := []*readings{newReadings(c.Reading)}
+	needWait := c.Reading.Kind == ReadingQueueTime
+	for _, r := range c.Also {
+		rs = append(rs, newReadings(r))
+		needWait = needWait || r.Kind == ReadingQueueTime
+	}
+	shown := make([]policy.Reading, len(rs))
+	a := newApp(p, g, needWait)
 	a.q.ahead = &f
 	if s, ok := ctl.(*schedule); ok && p.boot == 0 {
 		a.q.ahead = s // a schedule without boot delays is its own future
@@ -383,10 +406,12 @@ func simulate(ctx context.Context, rc *runContext, c *Contender, opt Options) (R
 		}
 		f.tick(t)
 		if t == nextEval {
-			v, ok := rs.value(g, t)
-			desired := max(0, ctl.decide(t, f.quantity, v, ok))
+			for i, r := range rs {
+				shown[i].Value, shown[i].OK = r.value(g, t)
+			}
+			desired := max(0, ctl.decide(t, f.quantity, shown))
 			if c.Observe != nil {
-				c.Observe(Evaluation{Second: t, Current: f.quantity, Value: v, OK: ok, Desired: desired})
+				c.Observe(Evaluation{Second: t, Current: f.quantity, Value: shown[0].Value, OK: shown[0].OK, Desired: desired})
 			}
 			if desired != f.quantity {
 				res.ScaleEvents++
@@ -408,15 +433,8 @@ func simulate(ctx context.Context, rc *runContext, c *Contender, opt Options) (R
 		sec := a.second(t, lambda, f.serving)
 		minute.add(&sec.lat)
 		minuteArrivals += lambda
-		switch rs.kind {
-		case ReadingLatency:
-			rs.hists[t%len(rs.hists)].copyFrom(&sec.lat)
-		case ReadingQueueTime:
-			rs.hists[t%len(rs.hists)].copyFrom(&sec.wait)
-		case ReadingQueueSize:
-			rs.waiting[t%len(rs.waiting)] = sec.d.lq
-		case ReadingRate:
-			rs.waiting[t%len(rs.waiting)] = lambda
+		for _, r := range rs {
+			r.record(t, lambda, sec)
 		}
 		dynoSeconds += float64(f.quantity)
 		if opt.PerSecond {

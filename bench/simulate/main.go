@@ -5,6 +5,7 @@
 //	go run ./bench/simulate -tables          the comparison table for every shared trace (README numbers)
 //	go run ./bench/simulate -frontier        what reacting can reach at all on each trace, against the goal
 //	go run ./bench/simulate -tune -set ...   search policy settings against the anchors and the oracle
+//	go run ./bench/simulate -goal            the goal bench (issue 16): every trace and synthetic shape under three apps
 //	go run ./bench/simulate run --trace ...  the same as `dynopilot simulate`
 //
 // The speed goal: a 7-day trace at one-second resolution with one policy and all presets in under 5 s.
@@ -18,9 +19,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dynopilot/dynopilot/sim"
@@ -37,8 +40,11 @@ func main() {
 		doCheck    = flag.Bool("crosscheck", false, "print the model's agreement with the request-by-request simulation")
 		doTables   = flag.Bool("tables", false, "print the comparison table (markdown) for every trace in -traces at its README scale")
 		doFrontier = flag.Bool("frontier", false, "print what a controller that reacts with an exact model reaches on every trace, against the goal")
+		doGoal     = flag.Bool("goal", false, "run the goal bench: every trace in -traces and every synthetic shape under three app models, against the anchors and the oracle")
+		goalJSON   = flag.String("goal-json", "", "-goal: also write the per-case numbers as JSON to this file")
+		goalOnly   = flag.String("goal-only", "", "-goal: run only the cases whose trace/model label contains this (e.g. nasa, flash, /A)")
 		traceDir   = flag.String("traces", "/work/shared/traces", "directory of the shared traces")
-		envFile    = flag.String("env-file", "sim/testdata/recommended.env", "POLICY_0_ settings for dynopilot")
+		envFile    = flag.String("env-file", "sim/testdata/recommended.env", "POLICY_0_ settings for dynopilot (-goal: only when given, in place of the recommended policy, with the case's MIN and MAX)")
 		rateFile   = flag.String("rate-env-file", "sim/testdata/recommended-rate.env", "-tables, -frontier: POLICY_0_ settings for dynopilot-rate, read with -rate-window")
 		rateWindow = flag.Duration("rate-window", 10*time.Second, "-tables, -frontier: the window of dynopilot-rate's reading, the request rate")
 		runs       = flag.Int("n", 3, "benchmark runs")
@@ -51,7 +57,8 @@ func main() {
 	flag.Var(&sets, "set", "KEY=v1|v2|... (repeatable)")
 	flag.Var(&traceFlags, "trace", "FILE:SCALE (repeatable)")
 	flag.Parse()
-	ctx := context.Background()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if flag.NArg() > 0 && flag.Arg(0) == "run" {
 		os.Exit(sim.Command(ctx, flag.Args()[1:], os.Environ(), os.Stdout, os.Stderr))
 	}
@@ -65,6 +72,18 @@ func main() {
 		fail(err)
 	}
 	switch {
+	case *doGoal:
+		// The recommended policy for each model, unless -env-file names one to try in its place.
+		dynopilot := recommended(*delay)
+		flag.Visit(func(f *flag.Flag) {
+			if f.Name == "env-file" {
+				dynopilot = fromEnv(base, r)
+			}
+		})
+		o := goalOptions{dir: *traceDir, only: *goalOnly, json: *goalJSON, delay: *delay}
+		if err := goal(ctx, os.Stdout, os.Stderr, o, dynopilot); err != nil {
+			fail(err)
+		}
 	case *doTune:
 		ts, err := parseTraces(traceFlags)
 		if err != nil {

@@ -52,7 +52,7 @@ func TestSimulateStopsOnSIGTERMAndCtrlC(t *testing.T) {
 		name string
 	}{{syscall.SIGTERM, "terminated"}, {syscall.SIGINT, "interrupt"}} {
 		t.Run(c.name, func(t *testing.T) {
-			cmd := exec.Command(bins.dynopilot, "simulate", "--trace", trace, "--reading", "queue-time")
+			cmd := exec.Command(bins.dynopilot, "simulate", "--environment", "--trace", trace, "--reading", "queue-time")
 			cmd.Env = []string{"POLICY_0_MAX=100", "POLICY_0_TARGET=400ms"}
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
