@@ -158,6 +158,13 @@ func (s *Scaler) load(ctx context.Context, g *group) bool {
 		if found {
 			s.log.Info("read the policy's durable state", "policy", e.name)
 		}
+		if err := s.loadProfile(ctx, e); err != nil {
+			s.log.Warn("cannot read the policy's learned load profile; not acting until it can be read", "policy", e.name, "err", err)
+			e.mu.Lock()
+			e.loaded = false
+			e.mu.Unlock()
+			return false
+		}
 	}
 	return true
 }

@@ -55,11 +55,11 @@ func (s *Scaler) recordDecision(e *entry, ev event.Event) {
 		st.ReadingError = ev.Error
 	}
 	s.recordMetrics(e, st, ev.Metrics)
-	if st.Predict != nil {
+	st.RunningError = ev.RunningError
+	if st.Predict != nil && !ev.NoFormation { // with no formation, nothing was decided, nor predicted
 		st.Predict.On, st.Predict.Quantity, st.Predict.Status = ev.PredictionOn, ev.Predicted, ev.Prediction
 		s.in.predicted.WithLabelValues(n).Set(float64(ev.Predicted))
 	}
-	st.RunningError = ev.RunningError
 	if !ev.NoFormation {
 		st.Current, st.Desired, st.Min, st.Max = ev.From, ev.To, ev.Min, ev.Max
 		st.Size = ev.Size

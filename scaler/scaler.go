@@ -29,6 +29,7 @@ import (
 	"github.com/dynopilot/dynopilot/logdrain"
 	"github.com/dynopilot/dynopilot/metrics"
 	"github.com/dynopilot/dynopilot/policy"
+	"github.com/dynopilot/dynopilot/predict"
 )
 
 // Heroku is what the scaler needs of the Platform API; *herokuapi.Client provides it.
@@ -149,6 +150,11 @@ type entry struct {
 	deploying bool      // Heroku refused the last PATCH because the app is being deployed
 	status    Status
 
+	// profile is the load profile of a policy that predicts (PREDICT; see predict.go), nil for one that does not;
+	// profileDirty says it changed since it was last saved.
+	profile      *predict.Profile
+	profileDirty bool
+
 	loaded        bool   // the durable state was read (or found absent) in term loadedTerm
 	loadedTerm    uint64 // the leadership term in which it was read
 	savedDeciding []byte // what decides, as last saved, to save only what changed
@@ -204,7 +210,8 @@ func New(o Options) (*Scaler, error) {
 			Mode: string(p.Rules.Mode), Enabled: p.Rules.Enabled, Interval: p.Interval, DryRun: o.DryRun,
 			Target: e.targets[0], Metrics: e.metricStatuses()}
 		if p.Rules.Predict {
-			e.status.Predict = &PredictStatus{}
+			e.profile = newProfile()
+			e.status.Predict = &PredictStatus{On: e.profile.Enabled(), Status: e.profile.Status()}
 			in.predicted.WithLabelValues(e.name).Set(0)
 		}
 		s.all = append(s.all, e)
@@ -351,6 +358,7 @@ func (s *Scaler) tick(ctx context.Context, g *group) {
 	if ctx.Err() != nil { // shutting down: a reading cut short is not a failed reading
 		return
 	}
+	s.observe(g, readings, s.now())
 	if ferr == nil {
 		s.mu.Lock()
 		s.herokuAnswered = true
@@ -453,6 +461,9 @@ type evaluation struct {
 	last time.Time // the last scale event the decision counted cooldowns from
 	d    policy.Decision
 
+	predictionOn bool   // PREDICT: whether predictions were on (predict.Profile.Enabled)
+	prediction   string // PREDICT: the profile's sentence for a person (predict.Profile.Status)
+
 	// What the entry was before this decision, so that a decision taken from a formation found to be stale can be
 	// taken again as if it never was.
 	savedState   policy.State
@@ -488,6 +499,7 @@ func (s *Scaler) evaluate(e *entry, f herokuapi.Formation, rs []reading, now tim
 	if e.Rules.ProtectBusy { // the running jobs come with the policy's own source's reading
 		in.Running, in.RunningOK = RunningJobs(e.Rules.Process, r.Reading, r.err)
 	}
+	in.Predicted, ev.predictionOn, ev.prediction = e.predicted(now)
 	ev.d = policy.Decide(e.Rules, &e.state, in)
 	return ev
 }
@@ -582,6 +594,7 @@ func (s *Scaler) decisionEvent(ev *evaluation) event.Event {
 		out.ReadingAt = ev.rs[m].At
 	}
 	s.readingFacts(ev.e, &out, ev.rs)
+	out.Predicted, out.PredictionOn, out.Prediction = ev.d.Predicted, ev.predictionOn, ev.prediction
 	return out
 }
 

@@ -243,7 +243,7 @@ func serve(ctx context.Context, o serveOptions) int {
 		ch := make(chan struct{})
 		background = append(background, ch)
 		go func() { defer close(ch); state.Run(stateCtx) }()
-		go saveHistory(ctx, events.history, state, o.log)
+		go saveEveryMinute(ctx, state, kept(events.history, state, s), o.log)
 	}
 	if o.cfg.AuthorizationID != "" {
 		go watchTokenExpiry(ctx, o.client, o.cfg.AuthorizationID, &tokenExpiring{path: events}, o.log)
@@ -258,10 +258,12 @@ func serve(ctx context.Context, o serveOptions) int {
 	case <-deadline:
 		o.log.Warn("evaluations still running at the shutdown deadline")
 	}
-	if state != nil && state.Leading() { // the next leader (or this app's next process) shows the history up to now
+	if state != nil && state.Leading() { // the next leader (or this app's next process) goes on from here
 		hctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := events.history.Save(hctx, state); err != nil {
-			o.log.Warn("cannot save the status history at shutdown", "err", err)
+		for _, k := range kept(events.history, state, s) {
+			if err := k.save(hctx); err != nil {
+				o.log.Warn("cannot save the "+k.what+" at shutdown", "err", err)
+			}
 		}
 		cancel()
 	}
@@ -305,9 +307,25 @@ func watchTokenExpiry(ctx context.Context, c *herokuapi.Client, id string, expir
 	}
 }
 
-// saveHistory saves the status history to the state database every minute, while this instance leads (the
-// store's writes are fenced: a standby's are refused, and it records nothing anyway).
-func saveHistory(ctx context.Context, h *scaler.History, st *pgstate.Store, log *slog.Logger) {
+// keptState is something the leader keeps in the state database beside the policies' decision state, which the
+// scaler saves as it decides: what changes with every reading is saved every minute and as the leader stops.
+type keptState struct {
+	what string // for a person: "status history"
+	save func(ctx context.Context) error
+}
+
+// kept lists what the leader saves every minute: the status history, and the learned load profiles of the
+// policies that predict (PREDICT).
+func kept(h *scaler.History, st *pgstate.Store, s *scaler.Scaler) []keptState {
+	return []keptState{
+		{"status history", func(ctx context.Context) error { return h.Save(ctx, st) }},
+		{"learned load profiles", s.SavePredictions},
+	}
+}
+
+// saveEveryMinute saves what the leader keeps every minute, while this instance leads (the store's writes are
+// fenced: a standby's are refused, and it records nothing anyway).
+func saveEveryMinute(ctx context.Context, st *pgstate.Store, ks []keptState, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -317,8 +335,10 @@ func saveHistory(ctx context.Context, h *scaler.History, st *pgstate.Store, log 
 		if !st.Leading() {
 			continue
 		}
-		if err := h.Save(ctx, st); err != nil && ctx.Err() == nil {
-			log.Warn("cannot save the status history; trying again in a minute", "err", err)
+		for _, k := range ks {
+			if err := k.save(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("cannot save the "+k.what+"; trying again in a minute", "err", err)
+			}
 		}
 	}
 }
