@@ -34,12 +34,16 @@
 // order (a stage that changes nothing leaves the reason of the stage before it):
 //
 //  1. ENABLED=false: hold, disabled (nothing else is looked at).
-//  2. A failed or missing reading: hold, reading_failed; once FALLBACK_AFTER readings in a row have failed and
+//  2. A failed or missing reading (with several metrics: every metric's): hold, reading_failed; once FALLBACK_AFTER readings in a row have failed and
 //     FALLBACK_QUANTITY is set, fallback: FALLBACK_QUANTITY acts as a floor, like MIN, at once (it ignores
 //     cooldowns, stabilization and MAX_STEP_UP, and it only ever raises). A quantity outside the bounds is still
 //     brought inside them (step 8); nothing else happens on a failed reading.
 //  3. The mode's recommendation: above_target, below_target, within_tolerance (target); above_threshold,
-//     below_threshold, within_thresholds (step); ratio (ratio); activation, below_activation (from zero).
+//     below_threshold, within_thresholds (step); ratio (ratio); activation, below_activation (from zero). With
+//     several metrics (Policy.Also) each recommends by its own rule and the largest wins, with its reason
+//     (Decision.Metric names it); a metric whose reading failed recommends nothing and holds a scale-down:
+//     reading_failed at the current quantity when the others would go lower. Then the prediction (Input.Predicted,
+//     when the policy predicts) raises the recommendation if it is higher: predicted. It never lowers it.
 //  4. Stabilization (as HPA): up only to the lowest, down only to the highest recommendation within
 //     UP_STABILIZATION / DOWN_STABILIZATION, the current one included: stabilizing.
 //  5. The effective bounds as a limit on the move: a move that would overshoot them stops at them (at_max, at_min;

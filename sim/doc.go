@@ -78,17 +78,15 @@
 //
 // # Contenders
 //
-//   - dynopilot: the policy from the environment, run by Engine: policy.Decide at t=0 and on every INTERVAL
-//     activation, with the reading, the formation quantity and the time of the last scale this simulated daemon
-//     made; the runner applies Decision.Desired. No rule of the engine is repeated here.
+//   - dynopilot: the recommended policy for the model (Recommend) or one given as POLICY_ settings, run by Engine:
+//     policy.Decide at t=0 and on every INTERVAL activation, with the readings, the formation quantity and the
+//     time of the last scale this simulated daemon made; the runner applies Decision.Desired. No rule of the
+//     engine is repeated here.
 //   - hpa, judoscale, hirefire, heroku: see Anchors; each is a policy configuration run by the same engine
 //     (HPA's rate limit is the one wrapper).
 //   - static: the smallest fixed count with no breach minute (see Static).
 //   - oracle: the offline optimum knowing the trace and the boot time, within the bounds the policy keeps to at
 //     every second: MIN and MAX as its SCHEDULE windows replace them, and the size limit (see PolicyOracle).
-//
-// Reactive, not among the usual contenders, is a reference for what reacting can reach at all: an exact model and
-// every past second known at once (bench/simulate -frontier sweeps it).
 //
 // Contenders run in parallel, one goroutine each; the per-second loop allocates nothing. A run stops within
 // milliseconds when its context is done (Run returns a *StoppedError), which is how SIGTERM and Ctrl-C stop

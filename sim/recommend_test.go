@@ -215,3 +215,24 @@ func TestThePredictionSeesOnlyThePast(t *testing.T) {
 		t.Error("the prediction never raised the floor")
 	}
 }
+
+// testdata/recommended.env, the recommended policy published for the default app, is exactly what Recommend gives
+// for it: its KEY=VALUE lines are Recommend's Env, in order, so the file cannot drift from the code.
+func TestRecommendedEnvFileIsRecommend(t *testing.T) {
+	f, err := os.Open("testdata/recommended.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines, err := sim.ReadEnvFile(f, "recommended.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := sim.Recommend(sim.DefaultModel(), 100, 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(lines, rec.Env) {
+		t.Errorf("testdata/recommended.env has\n  %s\nRecommend(DefaultModel(), 100, 15s) gives\n  %s", strings.Join(lines, "\n  "), strings.Join(rec.Env, "\n  "))
+	}
+}

@@ -72,15 +72,11 @@ func recommended(delay time.Duration) dynopilotFunc {
 	}
 }
 
-// fromEnv is the policy of an env file (POLICY_0_ settings) read with r (its further metrics with their MEASURE), in place of the recommended one; MIN and MAX
-// are the case's, like every contender's.
-func fromEnv(env []string, r sim.Reading) dynopilotFunc {
+// fromEnv is the policy of an -env-file (dp), read as its flags say, in place of the recommended one; MIN and MAX are
+// the case's, like every contender's.
+func fromEnv(dp benchPolicy) dynopilotFunc {
 	return func(m sim.Model, maxDynos int) (sim.Contender, error) {
-		pc, err := sim.LoadPolicy(withBounds(env, maxDynos), 0)
-		if err != nil {
-			return sim.Contender{}, fmt.Errorf("env-file policy: %w", err)
-		}
-		_, also, err := sim.PolicyReadings(env, 0, pc.Policy, string(r.Kind), r.Window, true, r.Delay)
+		pc, r, also, err := dp.load(withBounds(dp.env, maxDynos))
 		if err != nil {
 			return sim.Contender{}, fmt.Errorf("env-file policy: %w", err)
 		}

@@ -68,7 +68,7 @@ func TestGoalRunsThePluggedPolicy(t *testing.T) {
 	out := filepath.Join(dir, "goal.json")
 	o := goalOptions{dir: dir, only: "tiny", json: out, delay: 15 * time.Second}
 	var table strings.Builder
-	if err := goal(context.Background(), &table, io.Discard, o, fromEnv(env, sim.Reading{Kind: sim.ReadingQueueTime, Window: 10 * time.Second, Delay: 15 * time.Second})); err != nil {
+	if err := goal(context.Background(), &table, io.Discard, o, fromEnv(benchPolicy{env: env, kind: "queue-time", window: 10 * time.Second, windowSet: true, delay: 15 * time.Second})); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(out)
@@ -102,5 +102,55 @@ func TestGoalRunsThePluggedPolicy(t *testing.T) {
 	}
 	if err := goal(context.Background(), io.Discard, io.Discard, goalOptions{dir: dir, only: "nothing"}, recommended(15*time.Second)); err == nil {
 		t.Error("-goal-only matching no case: want an error")
+	}
+}
+
+// The timing run and -tune run the recommended policy from its lines, and read them as the recommended policy reads:
+// the request rate and request queue time over 10 s, as late as -delay says. -reading and -window are for an
+// -env-file policy, whose first metric reads what its MEASURE says unless -reading is given.
+func TestBenchPolicyIsTheRecommendedOneUnlessAnEnvFileIsGiven(t *testing.T) {
+	dp, err := dynopilotPolicy(false, "", "", 10*time.Second, false, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := sim.Recommend(sim.DefaultModel(), 100, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, r, also, err := dp.load(dp.env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dp.recommended || !slices.Equal(dp.env, rec.Env) || r != rec.Reading || !slices.Equal(also, rec.Also) || pc.Policy.Max != 100 {
+		t.Errorf("bench policy %v reading %+v and %+v: want the recommended lines %v, reading %+v and %+v", dp.env, r, also, rec.Env, rec.Reading, rec.Also)
+	}
+	if _, err := dynopilotPolicy(false, "", "rate", 10*time.Second, false, 0); err == nil {
+		t.Error("-reading without -env-file: want an error")
+	}
+
+	file := filepath.Join(t.TempDir(), "policy.env")
+	lines := "POLICY_0_MAX=9\nPOLICY_0_MEASURE=rate\nPOLICY_0_MODE=ratio\nPOLICY_0_PER_DYNO=10\nPOLICY_0_METRIC_2_MEASURE=queue-time\nPOLICY_0_METRIC_2_MODE=step\nPOLICY_0_METRIC_2_UP_ABOVE=100ms\nPOLICY_0_METRIC_2_DOWN_BELOW=20ms\n"
+	if err := os.WriteFile(file, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		kind      string
+		windowSet bool
+		want      sim.Reading
+	}{
+		{"", false, sim.Reading{Kind: sim.ReadingRate, Window: 30 * time.Second, Delay: 15 * time.Second}},
+		{"latency", true, sim.Reading{Kind: sim.ReadingLatency, Window: 30 * time.Second, Delay: 15 * time.Second}},
+	} {
+		dp, err := dynopilotPolicy(true, file, c.kind, 30*time.Second, c.windowSet, 15*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, r, also, err := dp.load(dp.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dp.recommended || r != c.want || len(also) != 1 || also[0].Kind != sim.ReadingQueueTime {
+			t.Errorf("-reading %q: reads %+v and %+v, want %+v and queue time", c.kind, r, also, c.want)
+		}
 	}
 }

@@ -6,10 +6,10 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/dynopilot/dynopilot/sim"
 )
@@ -63,9 +63,11 @@ type tuneRow struct {
 	score    float64
 }
 
-// tune runs dynopilot with every combination of the settings over every trace and ranks them against the anchors
-// and the oracle: first by breach minutes beyond the best anchor's, then by dyno-hours over the oracle's.
-func tune(ctx context.Context, w io.Writer, base []string, sets []string, traces []traceAt, m sim.Model, r sim.Reading) error {
+// tune runs dynopilot's policy (dp) with every combination of the settings over every trace and ranks them against
+// the anchors and the oracle: first by breach minutes beyond the best anchor's, then by dyno-hours over the
+// oracle's. A combination's settings are POLICY_0_ settings in place of the policy's own; its readings follow from
+// them (a WINDOW in it is the first metric's window even when -window was given).
+func tune(ctx context.Context, w io.Writer, dp benchPolicy, sets []string, traces []traceAt, m sim.Model) error {
 	type ref struct {
 		anchorBreach   int
 		anchorHours    float64 // of the anchor with the fewest breaches
@@ -73,11 +75,11 @@ func tune(ctx context.Context, w io.Writer, base []string, sets []string, traces
 		oracleHours    float64
 	}
 	refs := make([]ref, len(traces))
-	pc, err := sim.LoadPolicy(base, 0)
+	pc, r, also, err := dp.load(dp.env)
 	if err != nil {
 		return err
 	}
-	all, err := sim.Contenders(pc, m, r)
+	all, err := sim.Contenders(pc, m, r, also...)
 	if err != nil {
 		return err
 	}
@@ -103,28 +105,18 @@ func tune(ctx context.Context, w io.Writer, base []string, sets []string, traces
 	}
 	var rows []tuneRow
 	for _, combo := range grid(sets) {
-		rr := r
-		var policySets []string
-		for _, kv := range combo {
-			if v, ok := strings.CutPrefix(kv, "WINDOW="); ok { // the reading's window, not a policy setting
-				d, err := time.ParseDuration(v)
-				if err != nil {
-					return err
-				}
-				rr.Window = d
-				continue
-			}
-			policySets = append(policySets, kv)
+		q := dp
+		if slices.ContainsFunc(combo, func(kv string) bool { return strings.HasPrefix(kv, "WINDOW=") }) {
+			q.windowSet = false
 		}
-		env := append(append([]string(nil), base...), prefixed(policySets)...)
-		pc, err := sim.LoadPolicy(env, 0)
+		pc, rr, also, err := q.load(append(slices.Clone(dp.env), prefixed(combo)...))
 		if err != nil {
 			fmt.Fprintf(w, "skip %v: %v\n", combo, err)
 			continue
 		}
 		row := tuneRow{settings: combo}
 		for i, t := range traces {
-			res, err := sim.Run(ctx, t.tr, m, []sim.Contender{sim.Engine("dynopilot", "dynopilot", pc, rr)}, sim.Options{})
+			res, err := sim.Run(ctx, t.tr, m, []sim.Contender{sim.Engine("dynopilot", "dynopilot", pc, rr, also...)}, sim.Options{})
 			if err != nil {
 				return err
 			}
