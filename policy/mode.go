@@ -23,6 +23,10 @@ type modeRules interface {
 	activate(r *Rule, min int, value float64) int
 	// recommend is the recommendation at cur >= 1 dynos for a finite value >= 0, with its reason: one of reasons.
 	recommend(r *Rule, cur int, value float64) (int, Reason)
+	// quantityFor is the quantity a load of value needs, for a mode whose readings are a load that turns into dynos
+	// the same way at any quantity, which is what a prediction can learn (Policy.PredictMetric); ok is false for a
+	// mode whose readings say how the dynos of the moment coped (a latency, a queue time), not how much load came.
+	quantityFor(r *Rule, value float64) (n int, ok bool)
 	// reasons is every reason recommend gives.
 	reasons() []Reason
 	// explain describes the value v (formatted) against the mode's reference for r, a reason recommend gave.
@@ -123,6 +127,8 @@ func (targetMode) recommend(ru *Rule, cur int, value float64) (int, Reason) {
 	}
 }
 
+func (targetMode) quantityFor(*Rule, float64) (int, bool) { return 0, false }
+
 func (targetMode) reasons() []Reason {
 	return []Reason{ReasonAboveTarget, ReasonBelowTarget, ReasonWithinTolerance}
 }
@@ -160,6 +166,8 @@ func (stepMode) recommend(p *Rule, cur int, value float64) (int, Reason) {
 		return cur, ReasonWithinThresholds
 	}
 }
+
+func (stepMode) quantityFor(*Rule, float64) (int, bool) { return 0, false }
 
 func (stepMode) reasons() []Reason {
 	return []Reason{ReasonAboveThreshold, ReasonBelowThreshold, ReasonWithinThresholds}
@@ -207,6 +215,8 @@ func (ratioMode) recommend(p *Rule, cur int, value float64) (int, Reason) {
 	}
 	return cur, ReasonRatio
 }
+
+func (ratioMode) quantityFor(r *Rule, value float64) (int, bool) { return r.ratio(value) }
 
 func (ratioMode) reasons() []Reason { return []Reason{ReasonRatio} }
 

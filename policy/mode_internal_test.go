@@ -361,7 +361,8 @@ func (doubleMode) recommend(p *Rule, cur int, value float64) (int, Reason) {
 	}
 	return cur, "not_doubled"
 }
-func (doubleMode) reasons() []Reason { return []Reason{"doubled", "not_doubled"} }
+func (doubleMode) quantityFor(*Rule, float64) (int, bool) { return 0, false }
+func (doubleMode) reasons() []Reason                      { return []Reason{"doubled", "not_doubled"} }
 func (doubleMode) explain(b *strings.Builder, _ *Rule, d *Decision, r Reason, v string) {
 	b.WriteString("double mode reads " + v + " as " + string(r))
 }

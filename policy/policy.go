@@ -162,6 +162,23 @@ func (p *Policy) rule(i int) *Rule {
 	return &p.Also[i-1]
 }
 
+// RuleOf returns metric i's rule (0: the policy's own, i: Also[i-1]); nil when there is no metric i.
+func (p *Policy) RuleOf(i int) *Rule {
+	if i < 0 || i > len(p.Also) {
+		return nil
+	}
+	return p.rule(i)
+}
+
+// Reference is what the rule compares its readings with (TARGET, UP_ABOVE or PER_DYNO), as Decision.Target
+// shows it for the metric a decision is about; 0 for a mode that is not one.
+func (r *Rule) Reference() float64 {
+	if mode := r.Mode.rules(); mode != nil {
+		return mode.reference(r)
+	}
+	return 0
+}
+
 // Metrics returns how many metrics the policy scales on: 1 + len(Also).
 func (p *Policy) Metrics() int { return 1 + len(p.Also) }
 
@@ -176,14 +193,15 @@ func (in *Input) reading(i int) Reading {
 	return Reading{}
 }
 
-// PredictMetric is the metric whose readings the prediction learns (PREDICT): the first in ratio mode, whose
-// readings are a load that turns into dynos the same way at every size (-1 when none is; Parse refuses PREDICT then).
-// A queue time or a latency is not learnable that way: it says how the dynos of that moment coped, not how much
-// load there was.
+// PredictMetric is the metric whose readings the prediction learns (PREDICT): the first whose mode turns a load
+// into dynos the same way at every size (ratio mode), -1 when none does (Parse refuses PREDICT then). A queue time or
+// a latency is not learnable that way: it says how the dynos of that moment coped, not how much load there was.
 func (p *Policy) PredictMetric() int {
 	for i := range p.Metrics() {
-		if p.rule(i).Mode == ModeRatio {
-			return i
+		if mode := p.rule(i).Mode.rules(); mode != nil {
+			if _, ok := mode.quantityFor(p.rule(i), 0); ok {
+				return i
+			}
 		}
 	}
 	return -1
@@ -196,6 +214,6 @@ func (p *Policy) PredictedQuantity(load float64) int {
 	if !p.Predict || i < 0 || !(load >= 0) || math.IsInf(load, 0) {
 		return 0
 	}
-	n, _ := p.rule(i).ratio(load)
+	n, _ := p.rule(i).Mode.rules().quantityFor(p.rule(i), load)
 	return n
 }

@@ -8,17 +8,12 @@ import (
 )
 
 // targets returns what each metric of p compares its readings with (its TARGET, UP_ABOVE or PER_DYNO), the
-// policy's own first: what the engine publishes as Decision.Target for the metric a decision is about, asked of
-// the engine once per metric (a disabled policy's decision sets it and decides nothing else) so that the daemon
-// shows every metric's, and dynopilot_target stays the policy's own metric's, whichever metric decides.
+// policy's own first, so that the daemon shows every metric's, and dynopilot_target stays the policy's own
+// metric's, whichever metric decides.
 func targets(p *policy.Policy) []float64 {
 	out := make([]float64, p.Metrics())
 	for i := range out {
-		rule := p.Rule
-		if i > 0 {
-			rule = p.Also[i-1]
-		}
-		out[i] = policy.Decide(&policy.Policy{Rule: rule}, nil, policy.Input{}).Target
+		out[i] = p.RuleOf(i).Reference()
 	}
 	return out
 }
@@ -27,11 +22,8 @@ func targets(p *policy.Policy) []float64 {
 func (e *entry) metricStatuses() []MetricStatus {
 	out := make([]MetricStatus, e.metrics())
 	for i := range out {
-		m, mode := e.metric(i), e.Rules.Mode
-		if i > 0 {
-			mode = e.Rules.Also[i-1].Mode
-		}
-		out[i] = MetricStatus{Metric: i + 1, Source: m.SourceKind, Measure: m.Measure, Mode: string(mode), Target: e.targets[i]}
+		m := e.metric(i)
+		out[i] = MetricStatus{Metric: i + 1, Source: m.SourceKind, Measure: m.Measure, Mode: string(e.Rules.RuleOf(i).Mode), Target: e.targets[i]}
 	}
 	return out
 }
