@@ -66,7 +66,7 @@ func (s *Scaler) apply(ctx context.Context, app string, evs []*evaluation, now t
 		}
 		changing = append(changing, ev)
 	}
-	if len(changing) == 0 {
+	if len(changing) == 0 || s.opts.Preview {
 		return
 	}
 	if s.opts.DryRun {

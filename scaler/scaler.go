@@ -81,6 +81,9 @@ type Options struct {
 	Heroku   Heroku
 	Policies []Managed
 	DryRun   bool
+	// Preview takes and publishes every decision as the daemon would and applies none, each keeping its own reason
+	// (a dry run's change says dry_run): what `dynopilot check` shows as the decision that would be taken now.
+	Preview bool
 	// Refresh is the configured formation refresh; it is stretched to fit APIBudget.
 	Refresh time.Duration
 	// APIBudget is the tokens per hour dynopilot may spend (DYNOPILOT_API_RATE less DYNOPILOT_API_RESERVE).

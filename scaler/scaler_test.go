@@ -271,6 +271,25 @@ func TestDryRunChangesNothing(t *testing.T) {
 	}
 }
 
+// A preview (what `dynopilot check` runs) decides and publishes as the daemon would, applies nothing, counts no scale
+// event, and keeps the engine's reason: check shows the decision that would be taken now, not "dry_run".
+func TestPreviewKeepsTheReasonAndChangesNothing(t *testing.T) {
+	w := newWorldWith(t, func(o *scaler.Options) { o.Preview = true }, settings("web", "10"))
+	w.srcs["web"].set(3, nil)
+	w.tick(t)
+	if got := w.quantity(t, "web"); got != 2 || w.patches() != 0 {
+		t.Fatalf("preview: web = %d with %d PATCHes", got, w.patches())
+	}
+	if s := w.status(t, "shop/web"); s.Desired != 6 || s.Reason != string(policy.ReasonAboveTarget) || strings.Contains(s.Explanation, "not applied") {
+		t.Errorf("status %+v, want desired 6 for reason above_target, as the engine gave it", s)
+	}
+	for _, result := range []string{"ok", "error", "dry_run"} {
+		if got := counter(t, w.reg, "dynopilot_scale_events_total", map[string]string{"policy": "shop/web", "direction": "up", "result": result}); got != 0 {
+			t.Errorf("scale events {result=%s} = %v in a preview, want none", result, got)
+		}
+	}
+}
+
 // heroku wraps a real client; a non-nil function field replaces that call.
 type heroku struct {
 	scaler.Heroku

@@ -199,7 +199,7 @@ func check(ctx context.Context, environ []string, log *slog.Logger) checkReport 
 		}
 		policies = append(policies, managed(p, srcs, in))
 	}
-	sc, err := scaler.New(scaler.Options{Heroku: formationsRead(apps), Policies: policies, DryRun: true,
+	sc, err := scaler.New(scaler.Options{Heroku: formationsRead(apps), Policies: policies, Preview: true,
 		Registerer: prometheus.NewRegistry(), Logger: log, Concurrency: checkConcurrency})
 	if err != nil {
 		rep.Problems = append(rep.Problems, err.Error())
@@ -349,7 +349,7 @@ type failing struct{ err error }
 func (f failing) Read(context.Context) (metrics.Reading, error) { return metrics.Reading{}, f.err }
 
 // formationsRead gives the scaler of `check` the formations already read, and refuses every change: `check` never
-// scales (the scaler runs with DryRun besides).
+// scales (the scaler runs with Preview besides).
 type formationsRead map[string]*appFormation
 
 func (f formationsRead) ListFormation(_ context.Context, app string) ([]herokuapi.Formation, error) {
