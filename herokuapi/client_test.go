@@ -215,7 +215,9 @@ func TestErrorKinds(t *testing.T) {
 		{"past the size limit", nil, func() error { _, err := h.client.UpdateFormation(ctx, "shop", "worker", 11); return err }, herokuapi.InvalidParams, 422, "invalid_params"},
 		{"forbidden", func() { h.fake.Fail(403, 1) }, func() error { _, err := h.client.Account(ctx); return err }, herokuapi.Forbidden, 403, ""},
 		{"server error that persists", func() { h.fake.Fail(503, 1000) }, func() error {
-			c, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			// Long enough for the first answer to come on a loaded machine (the race detector, other tests): the
+			// client retries the 503s until the deadline, then reports the last one.
+			c, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 			_, err := h.client.ListFormation(c, "shop")
 			return err
