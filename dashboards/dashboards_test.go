@@ -45,6 +45,7 @@ var publishedMetrics = []string{
 	"dynopilot_estimated_cost_dollars_per_hour", "dynopilot_dry_run", "dynopilot_build_info",
 	"dynopilot_last_evaluation_timestamp_seconds", "dynopilot_evaluation_interval_seconds",
 	"dynopilot_cooldown_remaining_seconds", "dynopilot_dyno_price_dollars_per_hour",
+	"dynopilot_metric_reading", "dynopilot_predicted_quantity", // only for policies on several metrics, or that predict (the demo's drain app does both)
 }
 
 // publishedOnlyWhen lists metrics dynopilot publishes only in some configurations. A dashboard query that needs one
@@ -52,6 +53,7 @@ var publishedMetrics = []string{
 // return data like every other.
 var publishedOnlyWhen = map[string]string{
 	"dynopilot_heroku_token_expires_in_seconds": "HEROKU_AUTHORIZATION_ID is set (the demo sets none)",
+	"dynopilot_metric_reading":                  "a policy on several metrics has read one (the demo's drain app, once its drain has delivered a window)",
 }
 
 // Grafana's built-in variables, as the test substitutes them. A range query's step in Grafana is at least the

@@ -529,7 +529,14 @@ func (s *Store) Read(app, process, measure string, quantile float64, window time
 	switch measure {
 	case measureRate:
 		// A rate counts what was delivered: over time the drain has not yet covered (nothing received since before
-		// the window's end) it would read a gap in delivery as a drop in traffic, and scale down on it.
+		// the window's end) it would read a gap in delivery as a drop in traffic, and scale down on it. A drain
+		// delivers in batches, a second or a few apart, so just after a bucket's edge the last batch usually came
+		// before it: then the window ends one bucket earlier, at the last edge the drain has covered (the reading
+		// is up to a bucket older, never a guess), and only a drain more than a bucket behind has no rate.
+		if a.last < end && a.last >= end-bucketNanos {
+			from, to, start, end = from-1, to-1, start-bucketNanos, end-bucketNanos
+			at = time.Unix(0, end).In(now.Location())
+		}
 		if a.last < end {
 			return 0, at, noData("the drain of %s has delivered nothing since %s, before the end of the window at %s: a rate over time the drain has not covered would read a gap in delivery as no traffic",
 				a.name, time.Unix(0, a.last).UTC().Format(time.RFC3339), at.UTC().Format(time.TimeOnly))

@@ -209,6 +209,27 @@ func TestWindowBoundaries(t *testing.T) {
 	}
 }
 
+// A drain delivers in batches: read just after a bucket's edge, before the batch that covers it, the rate is the
+// window that ends at the last edge the drain covered, a bucket earlier; a drain more than a bucket behind has none.
+func TestRateJustAfterAnEdgeReadsTheLastCoveredWindow(t *testing.T) {
+	e := newEnv(t)
+	edge := t0.Add(5 * time.Minute) // the current bucket starts here
+	e.keepAliveFrom(t, "shop", edge.Add(-10*time.Minute), edge.Add(-2*time.Second))
+	e.clock.Set(edge.Add(-300 * time.Millisecond)) // the last batch before the edge
+	e.post(t, "shop",
+		routerMsg(edge.Add(-12*time.Second), "web.1", 100), // in the 10 s ending a bucket before the edge
+		routerMsg(edge.Add(-7*time.Second), "web.1", 100),
+		routerMsg(edge.Add(-4*time.Second), "web.1", 100), // in the last bucket before the edge: not in that window
+	)
+	e.clock.Set(edge.Add(200 * time.Millisecond)) // read before the next batch
+	v, at, err := e.store.Read("shop", "web", "rate", 0, 10*time.Second)
+	if err != nil || math.Abs(v-0.2) > 1e-12 || !at.Equal(edge.Add(-logdrain.BucketWidth)) {
+		t.Errorf("rate over 10 s just after the edge = %v at %v (%v), want 0.2 at %v: the window the drain has covered", v, at, err, edge.Add(-logdrain.BucketWidth))
+	}
+	e.clock.Set(edge.Add(logdrain.BucketWidth + 200*time.Millisecond)) // a bucket later, still no batch
+	e.wantNoData(t, "shop", "web", "rate", 10*time.Second, "has delivered nothing since", "before the end of the window")
+}
+
 // A drain silent for two windows makes every reading missing, rate included; any line keeps it alive.
 func TestSilenceIsNoData(t *testing.T) {
 	e := newEnv(t)

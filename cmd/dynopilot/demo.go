@@ -31,7 +31,12 @@ var demoPolicies = []string{
 	"POLICY_1_APP=" + demo.App, "POLICY_1_PROCESS=worker", "POLICY_1_MIN=0", "POLICY_1_MAX=8", "POLICY_1_MODE=ratio",
 	"POLICY_1_PER_DYNO=150", "POLICY_1_ACTIVATION=10", "POLICY_1_UP_COOLDOWN=5s", "POLICY_1_DOWN_COOLDOWN=30s",
 	"POLICY_1_DOWN_STABILIZATION=30s",
-	"POLICY_2_APP=" + demo.DrainApp, "POLICY_2_PROCESS=web", "POLICY_2_MAX=6", "POLICY_2_TARGET=250ms",
+	// The drain app is scaled the way the recommended web policy is: the request rate for the level (40 requests/s
+	// per dyno, the demo's), a second metric for what the rate cannot see (here the router's p95 latency), the
+	// largest wins, and the rate's daily profile learnt (PREDICT: a real day's profile, so the demo's fast days do
+	// not make it predict; its metric and status show it learning).
+	"POLICY_2_APP=" + demo.DrainApp, "POLICY_2_PROCESS=web", "POLICY_2_MAX=6", "POLICY_2_MODE=ratio", "POLICY_2_PER_DYNO=40",
+	"POLICY_2_SAFETY=1", "POLICY_2_METRIC_2_MODE=target", "POLICY_2_METRIC_2_TARGET=250ms", "POLICY_2_PREDICT=true",
 	"POLICY_2_UP_COOLDOWN=10s", "POLICY_2_DOWN_COOLDOWN=30s", "POLICY_2_DOWN_STABILIZATION=30s",
 }
 
@@ -142,19 +147,27 @@ func demoSources(w *demo.World, drains *logdrain.Store, reg prometheus.Registere
 		spec := metrics.Spec{Kind: s.kind, Timeout: 2 * time.Second}
 		out = append(out, managed(config.PolicyConfig{Index: i, Rules: p, Source: spec, Interval: interval}, []metrics.Source{s.src}, in))
 	}
-	// The third policy reads the drain app's router lines as the daemon would: through a logdrain source.
+	// The third policy reads the drain app's router lines as the daemon would, through logdrain sources: the rate
+	// over 10 s, and the p95 of the router's service time over 30 s.
 	p, interval, err := config.LoadDecision(environ, len(sources))
 	if err != nil {
 		return nil, fmt.Errorf("demo policy %d: %w", len(sources), err)
 	}
-	spec := metrics.Spec{Kind: metrics.KindLogDrain, App: demo.DrainApp, Process: "web", Measure: metrics.MeasureLatency,
-		Quantile: metrics.DefaultQuantile, Window: 30 * time.Second, Timeout: 2 * time.Second}
+	rate := metrics.Spec{Kind: metrics.KindLogDrain, App: demo.DrainApp, Process: "web", Measure: metrics.MeasureRate,
+		Quantile: metrics.DefaultQuantile, Window: 10 * time.Second, Timeout: 2 * time.Second}
+	latency := rate
+	latency.Measure, latency.Window = metrics.MeasureLatency, 30*time.Second
 	conns := metrics.NewConnections(nil)
 	conns.UseDrains(drains)
-	src, err := conns.Open(spec)
-	if err != nil {
-		return nil, err
+	var srcs []metrics.Source
+	for _, spec := range []metrics.Spec{rate, latency} {
+		src, err := conns.Open(spec)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, src)
 	}
-	out = append(out, managed(config.PolicyConfig{Index: len(sources), Rules: p, Source: spec, Interval: interval}, []metrics.Source{src}, in))
+	pc := config.PolicyConfig{Index: len(sources), Rules: p, Source: rate, Also: []metrics.Spec{latency}, Interval: interval}
+	out = append(out, managed(pc, srcs, in))
 	return out, nil
 }
