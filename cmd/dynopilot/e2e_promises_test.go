@@ -50,8 +50,10 @@ func workerRatio(extra ...string) []string {
 func TestAPersonsScaleBetweenTwoFormationReadsIsNotOverwritten(t *testing.T) {
 	h := startHerokuApps(t, "shop:web=2:Standard-1X,worker=3:Standard-1X")
 	r := newReading(t, 3) // wants 3: hold
-	// The default DYNOPILOT_FORMATION_REFRESH (1m): the formation is not re-read for a minute.
-	d := startDaemon(t, baseEnv(h, r, workerRatio("POLICY_0_DOWN_COOLDOWN=5m")...))
+	// The formation is not re-read periodically during the test: an app's periodic read comes at its own instant of
+	// each refresh interval since the epoch (a hash of its name), which with the default 1m fell inside the test's
+	// few seconds about one run in ten, and then the person's 8 was read before any PATCH was considered.
+	d := startDaemon(t, baseEnv(h, r, workerRatio("POLICY_0_DOWN_COOLDOWN=5m", "DYNOPILOT_FORMATION_REFRESH=24h")...))
 	waitFor(t, "a first decision", 20*time.Second, func() bool { return d.status(t, "shop/worker").Evaluated })
 	h.scale(t, "worker", 8) // a person scales up by hand
 	time.Sleep(2 * time.Second)
