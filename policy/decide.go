@@ -190,7 +190,7 @@ func decide(p *Policy, st *State, in Input) Decision {
 	// it would ask for is unknown.
 	rec, reason, failedAt := -1, Reason(""), -1
 	for i := range 1 + len(p.Also) {
-		rule, r := p.rule(i), in.reading(i)
+		rule, r := p.RuleOf(i), in.reading(i)
 		mode := rule.Mode.rules()
 		// A negative value cannot be a latency, a size or a rate: a broken query or exporter, to be held on like
 		// any failed reading, never a reason to scale down (metrics refuses it already; this is the second line).

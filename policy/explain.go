@@ -199,10 +199,10 @@ func (d Decision) explainMode(b *strings.Builder) {
 
 // rule is the rule of the metric the decision is about.
 func (d Decision) rule() *Rule {
-	if d.Metric <= 0 || d.Metric > len(d.Policy.Also) {
-		return &d.Policy.Rule
+	if r := d.Policy.RuleOf(d.Metric); r != nil {
+		return r
 	}
-	return &d.Policy.Also[d.Metric-1]
+	return &d.Policy.Rule
 }
 
 // metricPrefix names the deciding metric when the policy has several: "metric 2 (METRIC_2_): ".

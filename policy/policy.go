@@ -154,20 +154,15 @@ func (p *Policy) Bounds(now time.Time, size string) (min, max, limit int, active
 	return b.min, b.max, b.limit, active
 }
 
-// rule returns metric i's rule: 0 the policy's own, i Also[i-1].
-func (p *Policy) rule(i int) *Rule {
-	if i == 0 {
-		return &p.Rule
-	}
-	return &p.Also[i-1]
-}
-
 // RuleOf returns metric i's rule (0: the policy's own, i: Also[i-1]); nil when there is no metric i.
 func (p *Policy) RuleOf(i int) *Rule {
-	if i < 0 || i > len(p.Also) {
+	switch {
+	case i == 0:
+		return &p.Rule
+	case i < 0 || i > len(p.Also):
 		return nil
 	}
-	return p.rule(i)
+	return &p.Also[i-1]
 }
 
 // Reference is what the rule compares its readings with (TARGET, UP_ABOVE or PER_DYNO), as Decision.Target
@@ -198,8 +193,9 @@ func (in *Input) reading(i int) Reading {
 // a latency is not learnable that way: it says how the dynos of that moment coped, not how much load there was.
 func (p *Policy) PredictMetric() int {
 	for i := range p.Metrics() {
-		if mode := p.rule(i).Mode.rules(); mode != nil {
-			if _, ok := mode.quantityFor(p.rule(i), 0); ok {
+		rule := p.RuleOf(i)
+		if mode := rule.Mode.rules(); mode != nil {
+			if _, ok := mode.quantityFor(rule, 0); ok {
 				return i
 			}
 		}
@@ -214,6 +210,7 @@ func (p *Policy) PredictedQuantity(load float64) int {
 	if !p.Predict || i < 0 || !(load >= 0) || math.IsInf(load, 0) {
 		return 0
 	}
-	n, _ := p.rule(i).Mode.rules().quantityFor(p.rule(i), load)
+	rule := p.RuleOf(i)
+	n, _ := rule.Mode.rules().quantityFor(rule, load)
 	return n
 }

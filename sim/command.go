@@ -100,8 +100,8 @@ func Command(ctx context.Context, args []string, env []string, stdout, stderr io
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	testing := *envFile != "" || *fromEnv
-	if !testing {
+	tested := *envFile != "" || *fromEnv
+	if !tested {
 		for _, name := range []string{"reading", "window", "policy"} {
 			if set[name] {
 				return usage("--%s is for a policy from --env-file or --environment: the recommended policy reads the request rate and request queue time over 10s", name)
@@ -135,7 +135,7 @@ func Command(ctx context.Context, args []string, env []string, stdout, stderr io
 		rec      *Recommended
 		policyEr error
 	)
-	if testing {
+	if tested {
 		if pc, policyEr = LoadPolicy(env, *policyN); policyEr == nil {
 			r, also, policyEr = PolicyReadings(env, *policyN, pc.Policy, *reading, *window, set["window"], *delay)
 		}
@@ -160,7 +160,7 @@ func Command(ctx context.Context, args []string, env []string, stdout, stderr io
 	if *scale != 1 {
 		tr = tr.Scaled(*scale)
 	}
-	if !testing {
+	if !tested {
 		hi := *maxDynos
 		if hi == 0 {
 			hi = autoMax(tr, m)

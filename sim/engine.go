@@ -138,9 +138,8 @@ func (e *engineController) decide(t, current int, readings []policy.Reading) int
 //     engine's threshold form.
 func Anchors(base *policy.Policy, m Model, r Reading) ([]Contender, error) {
 	p := m.params()
-	floor := p.service * math.Log(20)
-	head := p.objective - floor
-	secs := func(v float64) string { return time.Duration(math.Round(v*1e6) * 1e3).String() }
+	floor, head := p.serviceP95(), p.headroom()
+	secs := func(v float64) string { return latencySetting(v, time.Microsecond) }
 	bounds := map[string]string{"MIN": fmt.Sprint(base.Min), "MAX": fmt.Sprint(base.Max)}
 	if base.SizeLimit > 0 {
 		bounds["SIZE_LIMIT"] = fmt.Sprint(base.SizeLimit)

@@ -146,3 +146,30 @@ func TestOracleIsBreachFreeAndALowerBound(t *testing.T) {
 		}
 	}
 }
+
+// The simulated daemon starts its policy's state as the daemon does (policy.State.Start): a process that has just
+// started scales down no sooner than DOWN_STABILIZATION after it, whatever its first readings say.
+func TestASimulatedStartWaitsAFullDownStabilization(t *testing.T) {
+	pc := policyFrom(t, "POLICY_0_MAX=20", "POLICY_0_MODE=ratio", "POLICY_0_PER_DYNO=10", "POLICY_0_DOWN_COOLDOWN=0",
+		"POLICY_0_DOWN_STABILIZATION=5m", "POLICY_0_INTERVAL=10s")
+	tr := &sim.Trace{Name: "quiet", Step: 1, Scale: 1, Rates: make([]float64, 900)}
+	for i := range tr.Rates {
+		tr.Rates[i] = 15 // 2 dynos' worth, on a formation of 10
+	}
+	c := sim.Engine("dynopilot", "dynopilot", pc, sim.Reading{Kind: sim.ReadingRate, Window: 10 * time.Second})
+	firstDown := -1
+	c.Observe = func(e sim.Evaluation) {
+		if e.Desired < e.Current && firstDown < 0 {
+			firstDown = e.Second
+		}
+	}
+	if _, err := sim.Run(context.Background(), tr, sim.DefaultModel(), []sim.Contender{c}, sim.Options{Initial: 10}); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case firstDown < 0:
+		t.Error("never scaled down from 10 to the 2 the load needs")
+	case firstDown < 300:
+		t.Errorf("first scale-down at %ds, want none before DOWN_STABILIZATION (300s) after the start", firstDown)
+	}
+}

@@ -61,7 +61,7 @@ func (m Model) Validate() error {
 	if k := m.Capacity * p.service; math.Abs(k-float64(p.perDyno)) > 1e-6*k || p.perDyno < 1 || p.perDyno > 1000 {
 		return fmt.Errorf("capacity %v/s times service time %v = %.4g concurrent requests per dyno: expected a whole number from 1 to 1000", m.Capacity, m.ServiceTime, k)
 	}
-	if floor := p.service * math.Log(20); p.objective <= floor {
+	if floor := p.serviceP95(); p.objective <= floor {
 		return fmt.Errorf("objective %v: expected more than %v, the p95 of the service time alone (exponential with mean %v)",
 			m.Objective, time.Duration(floor*1e9).Round(time.Millisecond), time.Duration(p.service*1e9))
 	}
@@ -81,6 +81,19 @@ func (m Model) params() queueParams {
 		objective: m.Objective.Seconds(),
 		boot:      int(math.Ceil(m.Boot.Seconds())),
 	}
+}
+
+// serviceP95 is the p95 of the service time alone (exponential with mean service): ln(20) × the mean, the least
+// latency an objective can ask for.
+func (p queueParams) serviceP95() float64 { return math.Log(20) * p.service }
+
+// headroom is what the objective leaves to queueing: objective − serviceP95 (H in the anchors' and the recommended
+// policy's thresholds).
+func (p queueParams) headroom() float64 { return p.objective - p.serviceP95() }
+
+// latencySetting writes a latency in seconds as a duration setting, rounded to the unit: 100ms, 1.2s.
+func latencySetting(v float64, unit time.Duration) string {
+	return (time.Duration(math.Round(v*float64(time.Second)/float64(unit))) * unit).String()
 }
 
 // erlangC is the probability that an arrival waits in an M/M/c queue with c servers and offered load a (in

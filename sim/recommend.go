@@ -2,21 +2,19 @@ package sim
 
 import (
 	"fmt"
-	"math"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/dynopilot/dynopilot/policy"
 )
 
 // Recommended is dynopilot's one recommended web policy for the app a model describes: the environment lines a user
-// copies, and the contender the simulator runs from exactly those lines.
+// copies, the policy they make and what its metrics read (Contender runs it).
 type Recommended struct {
-	Env       []string      // POLICY_0_ lines, KEY=VALUE, in the order a person reads them
-	Policy    *PolicyConfig // the policy those lines make, read as the daemon reads them
-	Reading   Reading       // what the first metric reads: the request rate
-	Also      []Reading     // what the further metrics read: request queue time
-	Contender Contender     // the policy, run by the engine
+	Env     []string      // POLICY_0_ lines, KEY=VALUE, in the order a person reads them
+	Policy  *PolicyConfig // the policy those lines make, read as the daemon reads them
+	Reading Reading       // what the first metric reads: the request rate
+	Also    []Reading     // what the further metrics read: request queue time
 }
 
 // recommendedWindow is what the recommended policy's readings cover: the evaluation interval, so that no request
@@ -51,20 +49,19 @@ func Recommend(m Model, maxDynos int, delay time.Duration) (*Recommended, error)
 	if maxDynos < 1 || maxDynos > policy.MaxQuantity {
 		return nil, fmt.Errorf("max %d: expected a whole number from 1 to %d", maxDynos, policy.MaxQuantity)
 	}
-	p := m.params()
-	head := p.objective - math.Log(20)*p.service
+	head := m.params().headroom()
 	env := []string{
 		"POLICY_0_MIN=1",
 		fmt.Sprintf("POLICY_0_MAX=%d", maxDynos),
 		"POLICY_0_MEASURE=rate",
 		"POLICY_0_WINDOW=" + recommendedWindow.String(),
 		"POLICY_0_MODE=ratio",
-		"POLICY_0_PER_DYNO=" + number(m.Capacity),
+		"POLICY_0_PER_DYNO=" + strconv.FormatFloat(m.Capacity, 'g', -1, 64),
 		"POLICY_0_SAFETY=1",
 		"POLICY_0_METRIC_2_MEASURE=queue-time",
 		"POLICY_0_METRIC_2_MODE=step",
-		"POLICY_0_METRIC_2_UP_ABOVE=" + seconds(head/2),
-		"POLICY_0_METRIC_2_DOWN_BELOW=" + seconds(head/10),
+		"POLICY_0_METRIC_2_UP_ABOVE=" + latencySetting(head/2, time.Millisecond),
+		"POLICY_0_METRIC_2_DOWN_BELOW=" + latencySetting(head/10, time.Millisecond),
 		"POLICY_0_INTERVAL=10s",
 		"POLICY_0_UP_COOLDOWN=0",
 		"POLICY_0_DOWN_STABILIZATION=5m",
@@ -77,13 +74,10 @@ func Recommend(m Model, maxDynos int, delay time.Duration) (*Recommended, error)
 	}
 	r := Reading{Kind: ReadingRate, Window: recommendedWindow, Delay: delay}
 	also := []Reading{{Kind: ReadingQueueTime, Window: recommendedWindow, Delay: delay}}
-	return &Recommended{Env: env, Policy: pc, Reading: r, Also: also, Contender: Engine("dynopilot", "dynopilot", pc, r, also...)}, nil
+	return &Recommended{Env: env, Policy: pc, Reading: r, Also: also}, nil
 }
 
-// number prints a setting's number the way a person writes it: 10, 12.5.
-func number(v float64) string { return strings.TrimSuffix(fmt.Sprintf("%.6g", v), ".0") }
-
-// seconds prints a latency in seconds as a duration rounded to the millisecond: 150ms, 1.2s.
-func seconds(v float64) string {
-	return time.Duration(math.Round(v*1e3) * float64(time.Millisecond)).String()
+// Contender is the policy as the simulator runs it: the engine, reading what its metrics read.
+func (r *Recommended) Contender() Contender {
+	return Engine("dynopilot", "dynopilot", r.Policy, r.Reading, r.Also...)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -144,6 +145,17 @@ func (t *Trace) Scaled(f float64) *Trace {
 	out := &Trace{Name: t.Name, Step: t.Step, Scale: t.Scale * f, Rates: make([]float64, len(t.Rates))}
 	for i, r := range t.Rates {
 		out.Rates[i] = r * f
+	}
+	return out
+}
+
+// Counted returns a copy of the trace whose every second holds a whole number of requests, drawn with rng from a
+// Poisson distribution at that second's rate: what one real second at that mean rate brings, so that a trace
+// recorded per minute gets the second-to-second noise it smoothed away.
+func (t *Trace) Counted(rng *rand.Rand) *Trace {
+	out := &Trace{Name: t.Name, Step: 1, Scale: t.Scale, Rates: make([]float64, len(t.Rates))}
+	for i, mean := range t.Rates {
+		out.Rates[i] = poissonDraw(rng, mean)
 	}
 	return out
 }

@@ -3,8 +3,11 @@ package sim_test
 import (
 	"context"
 	"errors"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,5 +114,33 @@ func TestLoadTraceContextStops(t *testing.T) {
 	var stop *sim.StoppedError
 	if tr, err := sim.LoadTraceContext(ctx, path); !errors.As(err, &stop) || tr != nil {
 		t.Errorf("cancelled: trace %v, error %v; want none and a *StoppedError", tr != nil, err)
+	}
+}
+
+// Counted draws each second's requests from a Poisson distribution at its rate: whole numbers, the same for the same
+// seed, the mean kept, and the spread of a Poisson count (variance = mean).
+func TestCountedIsPoissonPerSecond(t *testing.T) {
+	tr := &sim.Trace{Name: "steady", Step: 60, Scale: 2, Rates: make([]float64, 20000)}
+	for i := range tr.Rates {
+		tr.Rates[i] = []float64{3, 50}[i%2]
+	}
+	a, b := tr.Counted(rand.New(rand.NewPCG(1, 2))), tr.Counted(rand.New(rand.NewPCG(1, 2)))
+	if !slices.Equal(a.Rates, b.Rates) || a.Step != 1 || a.Scale != 2 {
+		t.Fatalf("Counted is not deterministic for one seed, or lost the scale: step %d scale %v", a.Step, a.Scale)
+	}
+	for k, mean := range []float64{3, 50} {
+		sum, sq := 0.0, 0.0
+		for i := k; i < len(a.Rates); i += 2 {
+			v := a.Rates[i]
+			if v != math.Trunc(v) || v < 0 {
+				t.Fatalf("second %d holds %v requests: want a whole number", i, v)
+			}
+			sum, sq = sum+v, sq+v*v
+		}
+		n := float64(len(a.Rates) / 2)
+		m := sum / n
+		if v := sq/n - m*m; math.Abs(m-mean) > 0.05*mean || math.Abs(v-mean) > 0.1*mean {
+			t.Errorf("rate %v: counts of mean %v and variance %v, want both near %v", mean, m, v, mean)
+		}
 	}
 }

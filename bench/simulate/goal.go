@@ -68,7 +68,7 @@ func recommended(delay time.Duration) dynopilotFunc {
 		if err != nil {
 			return sim.Contender{}, fmt.Errorf("recommend: %w", err)
 		}
-		return r.Contender, nil
+		return r.Contender(), nil
 	}
 }
 

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -159,26 +158,9 @@ func weekAtOneSecond(dir string) (*sim.Trace, error) {
 		return nil, err
 	}
 	tr = tr.Scaled(0.1)
-	rng := rand.New(rand.NewPCG(1998, 6))
-	out := &sim.Trace{Name: "worldcup98 week, 1 s Poisson", Step: 1, Scale: tr.Scale, Rates: make([]float64, len(tr.Rates))}
-	for i, mean := range tr.Rates {
-		out.Rates[i] = poisson(rng, mean)
-	}
+	out := tr.Counted(rand.New(rand.NewPCG(1998, 6)))
+	out.Name = "worldcup98 week, 1 s Poisson"
 	return out, nil
-}
-
-func poisson(rng *rand.Rand, mean float64) float64 {
-	if mean < 30 { // Knuth's method
-		l, k, p := math.Exp(-mean), 0.0, 1.0
-		for {
-			p *= rng.Float64()
-			if p <= l {
-				return k
-			}
-			k++
-		}
-	}
-	return max(0, math.Round(mean+math.Sqrt(mean)*rng.NormFloat64()))
 }
 
 func benchmark(ctx context.Context, dir string, dp benchPolicy, runs int) error {
